@@ -1,0 +1,92 @@
+// Package snapshot defines the Snapshotter interface: a store of
+// copy-on-write filesystem trees stacked by parent, with the semantics of
+// containerd's core/snapshots, simplified. Implementations live in the
+// overlay and native subpackages and all pass snapshot/testsuite.
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/berth-project/berth/internal/mount"
+)
+
+// Kind is the state of a snapshot.
+type Kind int
+
+const (
+	// KindUnknown is the zero Kind.
+	KindUnknown Kind = iota
+	// KindView is a read-only snapshot made by View; it cannot be committed.
+	KindView
+	// KindActive is a writable snapshot made by Prepare.
+	KindActive
+	// KindCommitted is an immutable snapshot made by Commit; it can be a parent.
+	KindCommitted
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindView:
+		return "View"
+	case KindActive:
+		return "Active"
+	case KindCommitted:
+		return "Committed"
+	default:
+		return "Unknown"
+	}
+}
+
+// Info describes a snapshot.
+type Info struct {
+	Name    string            // key of an active or view snapshot, name of a committed one
+	Parent  string            // name of the committed parent, "" for none
+	Kind    Kind              // view, active or committed
+	Labels  map[string]string // caller-defined labels
+	Created time.Time         // when the snapshot (or its active predecessor) was made
+	Updated time.Time         // when the snapshot was last changed (committed)
+}
+
+// Usage is the disk usage of a snapshot's own layer (not its parents').
+type Usage struct {
+	Size   int64 // bytes of disk used
+	Inodes int64 // number of inodes
+}
+
+// Sentinel errors; implementations wrap them with %w.
+var (
+	ErrNotFound           = errors.New("snapshot not found")
+	ErrAlreadyExists      = errors.New("snapshot already exists")
+	ErrFailedPrecondition = errors.New("failed precondition")
+)
+
+// Snapshotter stores snapshots: layered filesystem trees. Keys of active and
+// view snapshots and names of committed ones share one namespace.
+type Snapshotter interface {
+	// Prepare makes a writable snapshot key on top of the committed parent
+	// ("" for an empty tree) and returns the mounts that show it.
+	Prepare(ctx context.Context, key, parent string, labels map[string]string) ([]mount.Mount, error)
+	// View makes a read-only snapshot key of the committed parent.
+	View(ctx context.Context, key, parent string, labels map[string]string) ([]mount.Mount, error)
+	// Mounts returns the mounts of an active or view snapshot.
+	Mounts(ctx context.Context, key string) ([]mount.Mount, error)
+	// Commit turns the active snapshot key into the committed snapshot name.
+	Commit(ctx context.Context, name, key string, labels map[string]string) error
+	// Stat describes the snapshot key.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Usage returns the disk usage of snapshot key's own layer.
+	Usage(ctx context.Context, key string) (Usage, error)
+	// Remove deletes snapshot key; it refuses with ErrFailedPrecondition
+	// when other snapshots have it as parent.
+	Remove(ctx context.Context, key string) error
+	// Walk calls fn for every snapshot, in name order.
+	Walk(ctx context.Context, fn func(Info) error) error
+	// UpperDir returns the directory that archive.Apply should write a new
+	// layer into for the active snapshot key (overlay: its upper dir;
+	// native: the full copy), and whether it is an overlay upper dir.
+	UpperDir(ctx context.Context, key string) (dir string, overlay bool, err error)
+	// Close releases the snapshotter's resources.
+	Close() error
+}
