@@ -185,6 +185,39 @@ var scenarios = map[string]scenario{
 			return strings.ReplaceAll(link, " ", "_") + " " + <-answered + " " + res
 		},
 	},
+	// arg: flags to load with, plus "notify" for a NOTIFY rule and "nnp" for LoadFilter(s, true).
+	// It prints getcwd's outcome on another thread, and the listener and no_new_privs state.
+	"flags": {
+		profile: func(arg string) *specs.LinuxSeccomp {
+			s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"getcwd"}, Action: specs.ActErrno, ErrnoRet: uptr(uint(unix.EACCES))},
+			}}
+			for _, f := range strings.Fields(arg) {
+				switch f {
+				case "notify":
+					s.Syscalls = append(s.Syscalls, specs.LinuxSyscall{Names: []string{"kcmp"}, Action: specs.ActNotify})
+				case "nnp":
+				default:
+					s.Flags = append(s.Flags, specs.LinuxSeccompFlag(f))
+				}
+			}
+			return s
+		},
+		run: func(fd int, _ string) string {
+			other := make(chan string)
+			go func() {
+				// locked, this goroutine cannot share the filtered thread
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				buf := make([]byte, 256)
+				other <- sc(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+			}()
+			nnp, _ := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+			buf := make([]byte, 256)
+			here := sc(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+			return fmt.Sprintf("here=%s other=%s listener=%v nnp=%d", here, <-other, fd >= 0, nnp)
+		},
+	},
 	"default-profile": {
 		profile: func(arg string) *specs.LinuxSeccomp { return DefaultProfile(strings.Fields(arg)) },
 		run: func(int, string) string {
@@ -260,7 +293,7 @@ func TestHelperProcess(t *testing.T) {
 	}
 	arg := os.Getenv(argEnv)
 	runtime.LockOSThread()
-	fd, err := Load(sc.profile(arg))
+	fd, err := LoadFilter(sc.profile(arg), strings.Contains(arg, "nnp"))
 	if err != nil {
 		fmt.Printf("load: %v\n", err)
 		os.Exit(3)
@@ -406,5 +439,29 @@ func TestLoadDefaultProfile(t *testing.T) {
 	f := strings.Fields(r.out)
 	if len(f) != 5 || f[0] != "ordinary-ok" || f[1] == errnoOf(unix.EPERM) || f[2] != "ok:0" || f[3] == errnoOf(unix.ENOSYS) {
 		t.Errorf("with CAP_SYS_ADMIN: got %q (stderr %q)", r.out, r.stderr)
+	}
+}
+
+func TestLoadFlags(t *testing.T) {
+	requireSeccomp(t)
+	for _, c := range []struct{ arg, want string }{
+		{"", "here=13 other=ok:0 listener=false nnp=0"},
+		{"nnp", "here=13 other=ok:0 listener=false nnp=1"},
+		{"SECCOMP_FILTER_FLAG_TSYNC", "here=13 other=13 listener=false nnp=0"},
+		{"SECCOMP_FILTER_FLAG_TSYNC notify", "here=13 other=13 listener=true nnp=0"},
+		{"SECCOMP_FILTER_FLAG_LOG SECCOMP_FILTER_FLAG_SPEC_ALLOW", "here=13 other=ok:0 listener=false nnp=0"},
+		{"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV notify", "here=13 other=ok:0 listener=true nnp=0"},
+		{"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "here=13 other=ok:0 listener=false nnp=0"},
+	} {
+		r := runChild(t, "flags", c.arg)
+		// getcwd's result is the length of the path including its NUL
+		got := r.out
+		if i := strings.Index(got, "other=ok:"); i >= 0 {
+			j := strings.Index(got[i:], " ")
+			got = got[:i] + "other=ok:0" + got[i+j:]
+		}
+		if got != c.want {
+			t.Errorf("flags %q: got %q, want %q (stderr %q)", c.arg, r.out, c.want, r.stderr)
+		}
 	}
 }
