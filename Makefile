@@ -1,0 +1,35 @@
+# berth — one static binary: OCI runtime, image store, engine.
+GO        ?= go
+BIN       ?= bin/berth
+GOFLAGS   += -buildvcs=false
+TAGS      := netgo osusergo
+LDFLAGS   := -s -w -extldflags "-static"
+export CGO_ENABLED := 1
+
+.PHONY: all build test lint bench conformance demo clean
+
+all: build
+
+build:
+	$(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/berth
+
+# The whole test suite. Needs root (real namespaces, mounts, cgroups).
+test: build
+	BERTH_BINARY=$(CURDIR)/$(BIN) $(GO) test -tags '$(TAGS)' -count=1 -timeout 40m -p 2 ./...
+
+lint:
+	@out=$$(gofmt -l cmd internal bench); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
+	$(GO) vet -tags '$(TAGS)' ./...
+
+bench: build
+	$(GO) run ./bench -berth $(CURDIR)/$(BIN) -out docs/benchmarks.md
+
+conformance: build
+	bash hack/conformance.sh $(CURDIR)/$(BIN)
+
+# Build berth and run a container from a busybox bundle, offline.
+demo: build
+	bash hack/demo.sh $(CURDIR)/$(BIN)
+
+clean:
+	rm -rf bin _out

@@ -1,0 +1,27 @@
+// Command berth is the whole container stack in one binary: the OCI runtime
+// (`berth runtime …`, runc's command line), the daemon, the per-container
+// shim and the Docker-compatible CLI.
+package main
+
+import (
+	"os"
+
+	"github.com/berth-project/berth/internal/runtime"
+	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
+)
+
+func main() {
+	args := os.Args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case runtime.InitCommand:
+			// The container's init (or an exec'd process) before it execs the
+			// user's program. Keep this path first and light.
+			runtime.Init()
+			return
+		case "runtime":
+			os.Exit(runtimecli.Main(args[1:]))
+		}
+	}
+	os.Exit(runtimecli.Main(nil))
+}

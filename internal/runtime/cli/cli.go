@@ -1,0 +1,114 @@
+// Package cli is runc's command line on top of package runtime, so that
+// containerd, podman, dockerd and people can drive berth as their OCI
+// runtime: `berth runtime [global flags] <command> ...`.
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-project/berth/internal/runtime"
+)
+
+// Version is set at build time.
+var Version = "0.1.0-dev"
+
+type globals struct {
+	root      string
+	log       string
+	logFormat string
+	debug     bool
+	logFile   io.WriteCloser
+}
+
+func (g *globals) runtime() *runtime.Runtime {
+	return &runtime.Runtime{Root: g.root, Warn: func(f string, a ...any) { g.logMsg("warning", fmt.Sprintf(f, a...)) }}
+}
+
+func (g *globals) logMsg(level, msg string) {
+	if g.logFile != nil {
+		if g.logFormat == "json" {
+			b, _ := json.Marshal(map[string]string{"level": level, "msg": msg, "time": time.Now().UTC().Format(time.RFC3339Nano)})
+			fmt.Fprintf(g.logFile, "%s\n", b)
+		} else {
+			fmt.Fprintf(g.logFile, "time=%q level=%s msg=%q\n", time.Now().UTC().Format(time.RFC3339Nano), level, msg)
+		}
+	}
+	if level != "debug" || g.debug {
+		fmt.Fprintf(os.Stderr, "berth runtime: %s: %s\n", level, msg)
+	}
+}
+
+// exitError carries a process exit code out of a command.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// Main runs the runtime command line with args (without "runtime") and
+// returns the process exit code.
+func Main(args []string) int {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "berth runtime",
+		Short:         "berth's OCI runtime, with runc's command line",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.log != "" {
+				f, err := os.OpenFile(g.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_SYNC, 0o644)
+				if err != nil {
+					return fmt.Errorf("open log file: %w", err)
+				}
+				g.logFile = f
+			}
+			return nil
+		},
+	}
+	root.SetVersionTemplate("berth runtime version {{.Version}}\nspec: " + specVersion() + "\n")
+	f := root.PersistentFlags()
+	f.StringVar(&g.root, "root", "/run/berth/runtime", "root directory for storage of container state")
+	f.StringVar(&g.log, "log", "", "log file path (default: stderr only)")
+	f.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	f.BoolVar(&g.debug, "debug", false, "enable debug output")
+	// Accepted for runc compatibility; berth manages cgroupfs directly.
+	f.Bool("systemd-cgroup", false, "accepted for runc compatibility (cgroupfs is used)")
+	f.String("rootless", "auto", "accepted for runc compatibility")
+	f.String("criu", "criu", "accepted for runc compatibility (checkpoint is not supported)")
+	_ = f.MarkHidden("criu")
+
+	root.AddCommand(createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g),
+		execCmd(g), psCmd(g), pauseCmd(g), resumeCmd(g), listCmd(g), eventsCmd(g), featuresCmd(g),
+		specCmd(g), updateCmd(g))
+	root.SetArgs(args)
+	err := root.Execute()
+	if g.logFile != nil {
+		defer g.logFile.Close()
+	}
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	g.logMsg("error", err.Error())
+	return 1
+}
+
+func specVersion() string { return "1.2.0" }
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%q requires exactly %d argument(s)", cmd.CommandPath(), n)
+		}
+		return nil
+	}
+}

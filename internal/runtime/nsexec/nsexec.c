@@ -1,0 +1,82 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+/* Report an error to the parent over the sync fd as a JSON message, then exit. */
+static void bail(const char *what, const char *arg)
+{
+	char msg[1024];
+	int n, fd = -1;
+	const char *s = getenv("_BERTH_SYNCFD");
+	if (s)
+		fd = atoi(s);
+	n = snprintf(msg, sizeof(msg), "{\"type\":\"error\",\"error\":\"nsenter: %s %s: %s\"}\n",
+		     what, arg ? arg : "", strerror(errno));
+	if (fd > 0 && n > 0)
+		(void)!write(fd, msg, (size_t)n);
+	else
+		fprintf(stderr, "%s", msg);
+	_exit(1);
+}
+
+static int kind_flag(const char *k)
+{
+	if (!strcmp(k, "user")) return CLONE_NEWUSER;
+	if (!strcmp(k, "mnt")) return CLONE_NEWNS;
+	if (!strcmp(k, "time")) return CLONE_NEWTIME;
+	if (!strcmp(k, "ipc")) return CLONE_NEWIPC;
+	if (!strcmp(k, "uts")) return CLONE_NEWUTS;
+	if (!strcmp(k, "net")) return CLONE_NEWNET;
+	if (!strcmp(k, "pid")) return CLONE_NEWPID;
+	if (!strcmp(k, "cgroup")) return CLONE_NEWCGROUP;
+	return -1;
+}
+
+void berth_nsexec(void)
+{
+	char *spec, *save = NULL, *tok;
+	const char *env = getenv("_BERTH_NSENTER");
+	if (!env || !*env)
+		return;
+	spec = strdup(env);
+	if (!spec)
+		bail("strdup", NULL);
+	for (tok = strtok_r(spec, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		char *eq = strchr(tok, '=');
+		int flag, fd;
+		if (!eq)
+			continue;
+		*eq = '\0';
+		if (!strcmp(tok, "unshare")) {
+			unsigned long flags = strtoul(eq + 1, NULL, 16);
+			if (flags && unshare((int)flags) < 0)
+				bail("unshare", eq + 1);
+			continue;
+		}
+		flag = kind_flag(tok);
+		if (flag < 0) {
+			errno = EINVAL;
+			bail("unknown namespace kind", tok);
+		}
+		fd = open(eq + 1, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			bail("open", eq + 1);
+		if (setns(fd, flag) < 0)
+			bail("setns", eq + 1);
+		close(fd);
+	}
+	free(spec);
+	unsetenv("_BERTH_NSENTER");
+}

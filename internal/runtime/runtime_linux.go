@@ -1,0 +1,740 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/internal/runtime/cgroups"
+)
+
+const execFifoName = "exec.fifo"
+
+// Runtime manages the containers whose state lives under Root.
+type Runtime struct {
+	Root string
+	// CgroupRoot is the cgroupfs mount root; "" means /sys/fs/cgroup.
+	CgroupRoot string
+	// Warn reports problems that do not fail the operation (poststart and
+	// poststop hook failures, for instance).
+	Warn func(format string, args ...any)
+}
+
+func (r *Runtime) warn(format string, args ...any) {
+	if r.Warn != nil {
+		r.Warn(format, args...)
+	}
+}
+
+// CreateOpts are the options of create and run.
+type CreateOpts struct {
+	Bundle        string
+	ConsoleSocket string
+	PidFile       string
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFDs   int
+	// Stdio of the container's init when it has no terminal; nil = ours.
+	Stdio [3]*os.File
+}
+
+func (r *Runtime) cgroupManager(rec *record) (cgroups.Manager, error) {
+	path := ""
+	if rec.Spec != nil && rec.Spec.Linux != nil {
+		path = rec.Spec.Linux.CgroupsPath
+	}
+	return cgroups.New(path, rec.ID, cgroups.Options{Root: r.CgroupRoot})
+}
+
+// Create sets up a container and leaves its init waiting for Start.
+func (r *Runtime) Create(id string, o CreateOpts) error {
+	_, err := r.create(id, o)
+	return err
+}
+
+func (r *Runtime) create(id string, o CreateOpts) (c *child, err error) {
+	if err := validateID(id); err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if err := Validate(spec); err != nil {
+		return nil, err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if st, err := os.Stat(rootfs); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("rootfs %s: not a directory: %v", rootfs, err)
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" {
+		return nil, fmt.Errorf("cannot allocate a terminal without --console-socket")
+	}
+	if err := os.MkdirAll(r.Root, 0o711); err != nil {
+		return nil, fmt.Errorf("create state root: %w", err)
+	}
+	dir := r.dir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if os.IsExist(err) {
+			return nil, fmt.Errorf("container %q: %w", id, ErrExist)
+		}
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	rec := &record{ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(), Spec: spec}
+	mgr, err := r.cgroupManager(rec)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("cgroups: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			if c != nil {
+				c.kill()
+			}
+			_ = mgr.Destroy()
+			os.RemoveAll(dir)
+		}
+	}()
+
+	fifoPath := filepath.Join(dir, execFifoName)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	fifoFD, err := unix.Open(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	fifo := os.NewFile(uintptr(fifoFD), "exec.fifo")
+	defer fifo.Close()
+
+	so := spawnOpts{fifo: fifo, preserve: o.PreserveFDs, stdio: stdio(o.Stdio),
+		uidMappings: spec.Linux.UIDMappings, gidMappings: spec.Linux.GIDMappings}
+	newCgroupNS := false
+	for _, ns := range spec.Linux.Namespaces {
+		switch {
+		case ns.Path != "":
+			so.join = append(so.join, ns)
+		case ns.Type == specs.CgroupNamespace:
+			newCgroupNS = true
+		case ns.Type == specs.TimeNamespace:
+			so.newTime = true
+		default:
+			so.newFlags |= uintptr(namespaceFlags[ns.Type])
+		}
+	}
+	if spec.Linux.TimeOffsets != nil {
+		so.timeOffsets = spec.Linux.TimeOffsets
+	}
+	if spec.Process.Terminal {
+		conn, err := dialConsole(o.ConsoleSocket)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		so.console = conn
+	}
+	c, err = startChild(so)
+	if err != nil {
+		return nil, err
+	}
+	pid := c.cmd.Process.Pid
+	if err := mgr.Apply(pid); err != nil {
+		return c, fmt.Errorf("cgroups: join: %w", err)
+	}
+	if err := mgr.Set(spec.Linux.Resources); err != nil {
+		return c, fmt.Errorf("cgroups: set resources: %w", err)
+	}
+	rec.InitPid = pid
+	rec.CgroupPaths = mgr.Paths()
+	cfg := &initConfig{ContainerID: id, Spec: spec, Process: spec.Process, Rootfs: rootfs,
+		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, NewCgroupNS: newCgroupNS,
+		CgroupPaths: rec.CgroupPaths, PreserveFDs: o.PreserveFDs, State: r.specState(rec, Created)}
+	if err := c.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+		return c, fmt.Errorf("send config to container init: %w", err)
+	}
+	if err := c.expect(msgHooks); err != nil {
+		return c, err
+	}
+	if spec.Hooks != nil {
+		st := r.specState(rec, Creating)
+		if err := runHooks("prestart", spec.Hooks.Prestart, st); err != nil {
+			return c, err
+		}
+		if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, st); err != nil {
+			return c, err
+		}
+	}
+	if err := c.send(syncMsg{Type: msgResume}); err != nil {
+		return c, fmt.Errorf("resume container init: %w", err)
+	}
+	if err := c.expect(msgReady); err != nil {
+		return c, err
+	}
+	start, _, ok := procStat(pid)
+	if !ok {
+		return c, fmt.Errorf("container init exited during setup")
+	}
+	rec.InitStartTime = start
+	if err := r.save(rec); err != nil {
+		return c, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, pid); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func stdio(s [3]*os.File) [3]*os.File {
+	def := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for i := range s {
+		if s[i] != nil {
+			def[i] = s[i]
+		}
+	}
+	return def
+}
+
+func dialConsole(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("connect to console socket %s: %w", path, err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UnixConn).File()
+	if err != nil {
+		return nil, fmt.Errorf("console socket: %w", err)
+	}
+	return f, nil
+}
+
+func writePidFile(path string, pid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	return nil
+}
+
+// Start lets a created container's init exec the user's process.
+func (r *Runtime) Start(id string) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	switch st := r.status(rec); st {
+	case Created:
+	case Stopped:
+		return fmt.Errorf("cannot start a container that has stopped")
+	default:
+		return fmt.Errorf("cannot start an already %s container", st)
+	}
+	fifoPath := filepath.Join(r.dir(id), execFifoName)
+	done := make(chan error, 1)
+	go func() {
+		f, err := os.OpenFile(fifoPath, os.O_RDONLY, 0)
+		if err != nil {
+			done <- fmt.Errorf("open exec fifo: %w", err)
+			return
+		}
+		defer f.Close()
+		var b [1]byte
+		n, err := f.Read(b[:])
+		if n == 0 && err != nil {
+			done <- fmt.Errorf("container init closed the exec fifo: %w", err)
+			return
+		}
+		done <- nil
+	}()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+			break wait
+		case <-tick.C:
+			if !rec.initAlive() {
+				// Unblock the opener so the goroutine does not leak.
+				if f, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+					f.Close()
+				}
+				return fmt.Errorf("container init exited before start")
+			}
+		}
+	}
+	if err := os.Remove(fifoPath); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove exec fifo: %w", err)
+	}
+	if rec.Spec.Hooks != nil {
+		if err := runHooks("poststart", rec.Spec.Hooks.Poststart, r.specState(rec, Running)); err != nil {
+			r.warn("%v", err)
+		}
+	}
+	return nil
+}
+
+// Run creates and starts a container. Unless detach is set it waits for the
+// container's init to exit, deletes the container and returns the exit code
+// (128+signal for a killed init).
+func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
+	c, err := r.create(id, o)
+	if err != nil {
+		return -1, err
+	}
+	c.parent.Close()
+	var sigc chan os.Signal
+	if !detach {
+		sigc = make(chan os.Signal, 16)
+		signal.Notify(sigc)
+		go func() {
+			for s := range sigc {
+				if s == unix.SIGCHLD || s == unix.SIGURG || s == unix.SIGWINCH && o.ConsoleSocket != "" {
+					continue
+				}
+				_ = c.cmd.Process.Signal(s)
+			}
+		}()
+	}
+	if err := r.Start(id); err != nil {
+		if sigc != nil {
+			signal.Stop(sigc)
+		}
+		_ = r.Delete(id, true)
+		_ = c.cmd.Wait()
+		return -1, err
+	}
+	if detach {
+		_ = c.cmd.Process.Release()
+		return 0, nil
+	}
+	_ = c.cmd.Wait()
+	signal.Stop(sigc)
+	close(sigc)
+	code := exitCode(c.cmd.ProcessState)
+	if err := r.Delete(id, true); err != nil {
+		return code, err
+	}
+	return code, nil
+}
+
+func exitCode(ps *os.ProcessState) int {
+	if ps == nil {
+		return -1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// State returns a container's OCI state.
+func (r *Runtime) State(id string) (*State, error) {
+	rec, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.ociState(rec), nil
+}
+
+// List returns the state of every container under Root.
+func (r *Runtime) List() ([]*State, error) {
+	ents, err := os.ReadDir(r.Root)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []*State
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		rec, err := r.load(e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, r.ociState(rec))
+	}
+	return out, nil
+}
+
+// Kill sends sig to the container's init, or with all to every process in
+// its cgroup.
+func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	if r.status(rec) == Stopped && !all {
+		return fmt.Errorf("container not running")
+	}
+	if all {
+		return r.signalAll(rec, sig)
+	}
+	if err := unix.Kill(rec.InitPid, sig); err != nil {
+		return fmt.Errorf("signal init process %d: %w", rec.InitPid, err)
+	}
+	return nil
+}
+
+func (r *Runtime) signalAll(rec *record, sig unix.Signal) error {
+	m, err := r.cgroupManager(rec)
+	if err != nil {
+		return err
+	}
+	paused := false
+	if st, err := m.FreezerState(); err == nil && st == "FROZEN" {
+		paused = true
+	} else if sig == unix.SIGKILL {
+		// Freeze so nothing forks while we signal.
+		if err := m.Freeze(); err == nil {
+			defer m.Thaw()
+		}
+	}
+	pids, err := m.Pids()
+	if err != nil {
+		return fmt.Errorf("list container processes: %w", err)
+	}
+	for _, p := range pids {
+		if err := unix.Kill(p, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("signal process %d: %w", p, err)
+		}
+	}
+	if paused && sig == unix.SIGKILL {
+		_ = m.Thaw()
+	}
+	return nil
+}
+
+// Delete removes a stopped (or, with force, any) container: its processes,
+// cgroup and state; poststop hooks run last.
+func (r *Runtime) Delete(id string, force bool) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	st := r.status(rec)
+	switch st {
+	case Stopped, Created:
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st)
+		}
+	}
+	return r.destroy(rec, st)
+}
+
+func (r *Runtime) destroy(rec *record, st Status) error {
+	m, err := r.cgroupManager(rec)
+	if err != nil {
+		return err
+	}
+	if st != Stopped {
+		_ = unix.Kill(rec.InitPid, unix.SIGKILL)
+	}
+	if pids, err := m.Pids(); err == nil && len(pids) > 0 {
+		_ = r.signalAll(rec, unix.SIGKILL)
+	}
+	if err := waitGone(rec, m, 10*time.Second); err != nil {
+		return err
+	}
+	if err := m.Destroy(); err != nil {
+		return fmt.Errorf("remove cgroup: %w", err)
+	}
+	if rec.Spec != nil && rec.Spec.Hooks != nil {
+		if err := runHooks("poststop", rec.Spec.Hooks.Poststop, r.specState(rec, Stopped)); err != nil {
+			r.warn("%v", err)
+		}
+	}
+	if err := os.RemoveAll(r.dir(rec.ID)); err != nil {
+		return fmt.Errorf("remove state: %w", err)
+	}
+	return nil
+}
+
+func waitGone(rec *record, m cgroups.Manager, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for d := time.Millisecond; ; d = min(d*2, 50*time.Millisecond) {
+		alive := rec.initAlive()
+		pids, _ := m.Pids()
+		if !alive && len(livePids(pids)) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container processes did not exit within %s", timeout)
+		}
+		time.Sleep(d)
+	}
+}
+
+// livePids drops zombies: they have left the cgroup's accounting for rmdir
+// purposes only once reaped, but they no longer run.
+func livePids(pids []int) []int {
+	var out []int
+	for _, p := range pids {
+		if _, st, ok := procStat(p); ok && st != 'Z' && st != 'X' {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Pause freezes every process of a running container.
+func (r *Runtime) Pause(id string) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	if st := r.status(rec); st != Running {
+		return fmt.Errorf("container not running (%s)", st)
+	}
+	m, err := r.cgroupManager(rec)
+	if err != nil {
+		return err
+	}
+	return m.Freeze()
+}
+
+// Resume thaws a paused container.
+func (r *Runtime) Resume(id string) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	if st := r.status(rec); st != Paused {
+		return fmt.Errorf("container not paused (%s)", st)
+	}
+	m, err := r.cgroupManager(rec)
+	if err != nil {
+		return err
+	}
+	return m.Thaw()
+}
+
+// Pids lists the processes of a container.
+func (r *Runtime) Pids(id string) ([]int, error) {
+	rec, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.cgroupManager(rec)
+	if err != nil {
+		return nil, err
+	}
+	return m.Pids()
+}
+
+// Stats returns the container's cgroup statistics.
+func (r *Runtime) Stats(id string) (*cgroups.Stats, error) {
+	rec, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	if r.status(rec) == Stopped {
+		return nil, fmt.Errorf("container %s is not running", id)
+	}
+	m, err := r.cgroupManager(rec)
+	if err != nil {
+		return nil, err
+	}
+	return m.Stats()
+}
+
+// Update changes the resources of a container.
+func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	if r.status(rec) == Stopped {
+		return fmt.Errorf("container %s is not running", id)
+	}
+	m, err := r.cgroupManager(rec)
+	if err != nil {
+		return err
+	}
+	if err := m.Set(res); err != nil {
+		return err
+	}
+	if rec.Spec.Linux.Resources == nil {
+		rec.Spec.Linux.Resources = &specs.LinuxResources{}
+	}
+	mergeResources(rec.Spec.Linux.Resources, res)
+	return r.save(rec)
+}
+
+func mergeResources(dst, src *specs.LinuxResources) {
+	if src.Memory != nil {
+		dst.Memory = src.Memory
+	}
+	if src.CPU != nil {
+		dst.CPU = src.CPU
+	}
+	if src.Pids != nil {
+		dst.Pids = src.Pids
+	}
+	if src.BlockIO != nil {
+		dst.BlockIO = src.BlockIO
+	}
+	if len(src.HugepageLimits) > 0 {
+		dst.HugepageLimits = src.HugepageLimits
+	}
+	if len(src.Unified) > 0 {
+		dst.Unified = src.Unified
+	}
+}
+
+// ExecOpts are the options of exec.
+type ExecOpts struct {
+	ConsoleSocket string
+	PidFile       string
+	Detach        bool
+	PreserveFDs   int
+	Stdio         [3]*os.File
+}
+
+// Exec runs process inside a running container. Unless detached it waits and
+// returns the process's exit code.
+func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecOpts) (int, error) {
+	rec, err := r.load(id)
+	if err != nil {
+		return -1, err
+	}
+	switch st := r.status(rec); st {
+	case Running, Created:
+	case Paused:
+		return -1, fmt.Errorf("cannot exec in a paused container")
+	default:
+		return -1, fmt.Errorf("cannot exec in a stopped container")
+	}
+	if p == nil || len(p.Args) == 0 {
+		return -1, fmt.Errorf("exec: process args are empty")
+	}
+	if p.Cwd == "" {
+		p.Cwd = "/"
+	}
+	if p.Terminal && o.ConsoleSocket == "" {
+		return -1, fmt.Errorf("cannot allocate a terminal without --console-socket")
+	}
+	so := spawnOpts{preserve: o.PreserveFDs, stdio: stdio(o.Stdio)}
+	for _, ns := range rec.Spec.Linux.Namespaces {
+		path := fmt.Sprintf("/proc/%d/ns/%s", rec.InitPid, nsKind[ns.Type])
+		if sameNamespace(path, nsKind[ns.Type]) {
+			continue
+		}
+		so.join = append(so.join, specs.LinuxNamespace{Type: ns.Type, Path: path})
+	}
+	if p.Terminal {
+		conn, err := dialConsole(o.ConsoleSocket)
+		if err != nil {
+			return -1, err
+		}
+		defer conn.Close()
+		so.console = conn
+	}
+	c, err := startChild(so)
+	if err != nil {
+		return -1, err
+	}
+	m, err := r.cgroupManager(rec)
+	if err == nil {
+		err = m.Apply(c.cmd.Process.Pid)
+	}
+	if err != nil {
+		c.kill()
+		return -1, fmt.Errorf("cgroups: join: %w", err)
+	}
+	cfg := &initConfig{Exec: true, ContainerID: id, Spec: rec.Spec, Process: p, Rootfs: rec.Rootfs, PreserveFDs: o.PreserveFDs}
+	if err := c.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+		c.kill()
+		return -1, fmt.Errorf("send config to exec process: %w", err)
+	}
+	if err := c.waitExec(); err != nil {
+		c.kill()
+		return -1, err
+	}
+	c.parent.Close()
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, c.cmd.Process.Pid); err != nil {
+			return -1, err
+		}
+	}
+	if o.Detach {
+		_ = c.cmd.Process.Release()
+		return 0, nil
+	}
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc)
+	go func() {
+		for s := range sigc {
+			if s == unix.SIGCHLD || s == unix.SIGURG || s == unix.SIGWINCH && o.ConsoleSocket != "" {
+				continue
+			}
+			_ = c.cmd.Process.Signal(s)
+		}
+	}()
+	_ = c.cmd.Wait()
+	signal.Stop(sigc)
+	close(sigc)
+	return exitCode(c.cmd.ProcessState), nil
+}
+
+func sameNamespace(path, kind string) bool {
+	var a, b unix.Stat_t
+	if unix.Stat(path, &a) != nil || unix.Stat("/proc/self/ns/"+kind, &b) != nil {
+		return false
+	}
+	return a.Ino == b.Ino && a.Dev == b.Dev
+}
+
+// Spec returns the spec a container was created with.
+func (r *Runtime) Spec(id string) (*specs.Spec, error) {
+	rec, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	return rec.Spec, nil
+}
+
+// MountOptions lists the mount options the runtime understands.
+func MountOptions() []string {
+	var out []string
+	for k := range mountFlags {
+		out = append(out, k)
+	}
+	for k := range propagationFlags {
+		out = append(out, k)
+	}
+	for k := range recAttrs {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

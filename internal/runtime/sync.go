@@ -1,0 +1,83 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Messages between the runtime (parent) and the container's init or exec'd
+// process (child), one JSON object per line over a socketpair.
+const (
+	msgConfig   = "config"   // parent → child: what to set up
+	msgHooks    = "hooks"    // child → parent: mounts done; run prestart/createRuntime hooks
+	msgResume   = "resume"   // parent → child: hooks done, go on
+	msgReady    = "ready"    // child → parent: set up; about to wait for start / exec
+	msgError    = "error"    // child → parent: setup failed
+	msgSeccompF = "seccomp"  // child → parent: seccomp listener fd follows (SCM_RIGHTS)
+	msgPid      = "pid"      // child → parent: pid as seen from the host (unused with clone flags)
+	msgExecDone = "execdone" // parent-side pseudo message on EOF after exec
+)
+
+type syncMsg struct {
+	Type   string      `json:"type"`
+	Error  string      `json:"error,omitempty"`
+	Config *initConfig `json:"config,omitempty"`
+}
+
+// initConfig is everything the child needs that is not in its environment.
+type initConfig struct {
+	Exec         bool           `json:"exec"`
+	ContainerID  string         `json:"id"`
+	Spec         *specs.Spec    `json:"spec"`
+	Process      *specs.Process `json:"process"`
+	Rootfs       string         `json:"rootfs"`
+	NoPivot      bool           `json:"no_pivot,omitempty"`
+	NoNewKeyring bool           `json:"no_new_keyring,omitempty"`
+	// NewCgroupNS: unshare the cgroup namespace once placed in the cgroup.
+	NewCgroupNS bool `json:"new_cgroupns,omitempty"`
+	// CgroupPaths of the container, to bind into /sys/fs/cgroup when the
+	// container has no cgroup namespace of its own.
+	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
+	// PreserveFDs: fds 3..3+n-1 are passed through to the process.
+	PreserveFDs int `json:"preserve_fds,omitempty"`
+	// State for createContainer/startContainer hooks.
+	State *specs.State `json:"state,omitempty"`
+}
+
+func writeMsg(w io.Writer, m syncMsg) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	_, err = w.Write(b)
+	return err
+}
+
+func readMsg(d *json.Decoder) (syncMsg, error) {
+	var m syncMsg
+	if err := d.Decode(&m); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+func expectMsg(d *json.Decoder, want string) error {
+	m, err := readMsg(d)
+	if err != nil {
+		if err == io.EOF {
+			return fmt.Errorf("container init exited before reporting %q", want)
+		}
+		return fmt.Errorf("reading from container init: %w", err)
+	}
+	if m.Type == msgError {
+		return fmt.Errorf("%s", m.Error)
+	}
+	if m.Type != want {
+		return fmt.Errorf("container init sent %q, expected %q", m.Type, want)
+	}
+	return nil
+}
