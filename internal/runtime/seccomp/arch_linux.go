@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"runtime"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -28,6 +29,15 @@ type archInfo struct {
 	// nrBase and nrLimit bound this ABI's syscall numbers under its audit arch:
 	// x86_64 and x32 share AUDIT_ARCH_X86_64 and are told apart by x32SyscallBit.
 	nrBase, nrLimit uint64
+
+	nrsOnce sync.Once
+	nrs     []uint32
+}
+
+// numbers returns the sorted syscall numbers of a's table, computed once.
+func (a *archInfo) numbers() []uint32 {
+	a.nrsOnce.Do(func() { a.nrs = a.table.numbers() })
+	return a.nrs
 }
 
 var (

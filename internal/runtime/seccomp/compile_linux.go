@@ -295,7 +295,7 @@ func (p *program) emitSearch(b *builder, sec *section, a *archInfo) {
 		ranges = append(ranges, nrRange{start, target})
 	}
 	cur := uint64(a.nrBase)
-	for _, nr := range a.table.numbers() {
+	for _, nr := range a.numbers() {
 		if uint64(nr) < a.nrBase || uint64(nr) >= a.nrLimit {
 			continue
 		}
