@@ -41,6 +41,9 @@ type GCOptions struct {
 	StaleIngest time.Duration
 	// DryRun reports what would be removed without removing it.
 	DryRun bool
+	// Roots, if set, adds roots; it is called once the collector holds
+	// the GC lock, so it sees everything stored under leases that ended.
+	Roots func(ctx context.Context) ([]digest.Digest, error)
 }
 
 // GCResult lists what a collection removed.
@@ -63,6 +66,13 @@ func (s *Store) GarbageCollect(ctx context.Context, roots []digest.Digest, opts 
 	}
 	defer l.Unlock()
 
+	if opts.Roots != nil {
+		more, err := opts.Roots(ctx)
+		if err != nil {
+			return res, fmt.Errorf("garbage collect: roots: %w", err)
+		}
+		roots = append(roots, more...)
+	}
 	all := map[digest.Digest]Info{}
 	if err := s.Walk(ctx, func(i Info) error {
 		all[i.Digest] = i

@@ -5,8 +5,11 @@ import (
 	"encoding/hex"
 )
 
-func randomSuffix() string {
+// RandomID returns 16 random hex digits, for unique ingest refs.
+func RandomID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+func randomSuffix() string { return RandomID() }

@@ -1,0 +1,405 @@
+package image
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/berth-project/berth/internal/archive"
+	"github.com/berth-project/berth/internal/content"
+	"github.com/berth-project/berth/internal/image/reference"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Annotations naming images in an OCI layout.
+const (
+	AnnotationImageName = "io.containerd.image.name" // full reference (Docker, containerd)
+	AnnotationRefName   = ocispec.AnnotationRefName  // usually just the tag
+)
+
+// LoadedImage is one image a Load stored.
+type LoadedImage struct {
+	Name   string             // normalised reference; "" when untagged
+	ID     digest.Digest      // image ID (config digest)
+	Target ocispec.Descriptor // manifest or index the record points at
+}
+
+// dockerManifestEntry is one entry of a Docker archive's manifest.json.
+type dockerManifestEntry struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// archiveFile is a regular file of the archive, spooled into the store.
+type archiveFile struct {
+	digest      digest.Digest
+	size        int64
+	compression archive.Compression
+}
+
+// metadataFiles are kept in memory instead of the content store.
+var metadataFiles = map[string]bool{"manifest.json": true, "index.json": true, "oci-layout": true, "repositories": true}
+
+const maxMetadataSize = 32 << 20
+
+type loader struct {
+	s     *Store
+	files map[string]archiveFile
+	links map[string]string
+	meta  map[string][]byte
+}
+
+// Load reads a Docker archive (`docker save`, old <id>/layer.tar layout or
+// the OCI layout with manifest.json that Docker 25+ writes) or an OCI
+// image layout archive, with any number of images, in one pass: every
+// file is streamed into the content store and verified (blobs/<alg>/<hex>
+// against its name). Records are written only at the end, under a content
+// lease, so a load that fails or is killed leaves no image behind, only
+// unreferenced blobs for GC, and a retry starts afresh.
+func (s *Store) Load(ctx context.Context, r io.Reader) ([]LoadedImage, error) {
+	lease, err := s.cs.Lease(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lease.Release()
+	l := &loader{s: s, files: map[string]archiveFile{}, links: map[string]string{}, meta: map[string][]byte{}}
+	if err := l.readArchive(ctx, r); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	var loaded []LoadedImage
+	switch {
+	case l.meta["index.json"] != nil:
+		loaded, err = l.ociImages(ctx)
+	case l.meta["manifest.json"] != nil:
+		loaded, err = l.dockerImages(ctx)
+	default:
+		err = fmt.Errorf("neither manifest.json nor index.json in archive: %w", ErrInvalidArgument)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	return s.storeLoaded(ctx, loaded)
+}
+
+func cleanArchivePath(p string) string {
+	return strings.TrimPrefix(path.Clean("/"+p), "/")
+}
+
+func (l *loader) readArchive(ctx context.Context, r io.Reader) error {
+	cr := &countingReader{r: r}
+	tr := tar.NewReader(cr)
+	br := bufio.NewReaderSize(nil, 1<<16)
+	seq := 0
+	var dataEnd int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			// archive/tar also reports EOF for a stream cut at a header
+			// boundary; only the two zero blocks mark a complete archive.
+			if cr.n-dataEnd < 2*512 {
+				return fmt.Errorf("read archive: truncated, no end-of-archive marker: %w", io.ErrUnexpectedEOF)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read archive: %w", err)
+		}
+		dataEnd = cr.n + (hdr.Size+511)/512*512
+		name := cleanArchivePath(hdr.Name)
+		switch hdr.Typeflag {
+		case tar.TypeSymlink:
+			target := hdr.Linkname
+			if !path.IsAbs(target) {
+				target = path.Join(path.Dir(name), target)
+			}
+			l.links[name] = cleanArchivePath(target)
+			continue
+		case tar.TypeLink:
+			l.links[name] = cleanArchivePath(hdr.Linkname)
+			continue
+		case tar.TypeReg, tar.TypeRegA:
+		default:
+			continue
+		}
+		if metadataFiles[name] {
+			if hdr.Size > maxMetadataSize {
+				return fmt.Errorf("%s is too large: %w", name, ErrInvalidArgument)
+			}
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", name, err)
+			}
+			l.meta[name] = b
+			continue
+		}
+		if base := path.Base(name); base == "VERSION" || (base == "json" && strings.Count(name, "/") == 1) {
+			continue // legacy v1 metadata, not needed
+		}
+		var expected digest.Digest
+		if dir, enc := path.Split(name); strings.HasPrefix(dir, "blobs/") {
+			expected = digest.NewDigestFromEncoded(digest.Algorithm(strings.TrimSuffix(strings.TrimPrefix(dir, "blobs/"), "/")), enc)
+			if expected.Validate() != nil {
+				expected = ""
+			}
+		}
+		br.Reset(tr)
+		head, _ := br.Peek(4)
+		f := archiveFile{size: hdr.Size, compression: archive.DetectCompression(head)}
+		if expected != "" && l.s.cs.Exists(expected) {
+			f.digest = expected
+			l.files[name] = f
+			continue // already stored; tar skips the data
+		}
+		seq++
+		ref := fmt.Sprintf("load-%s-%d", loadID(), seq)
+		dgst, _, err := l.s.cs.WriteBlob(ctx, ref, br, expected, hdr.Size, nil)
+		if err != nil {
+			l.s.cs.Abort(ctx, ref)
+			return fmt.Errorf("store %s: %w", name, err)
+		}
+		f.digest = dgst
+		l.files[name] = f
+	}
+}
+
+// file resolves links and returns the stored file at p.
+func (l *loader) file(p string) (archiveFile, error) {
+	p = cleanArchivePath(p)
+	for range 16 {
+		if f, ok := l.files[p]; ok {
+			return f, nil
+		}
+		t, ok := l.links[p]
+		if !ok {
+			break
+		}
+		p = t
+	}
+	return archiveFile{}, fmt.Errorf("%s missing from archive: %w", p, ErrInvalidArgument)
+}
+
+func (l *loader) dockerManifest() ([]dockerManifestEntry, error) {
+	var entries []dockerManifestEntry
+	if b := l.meta["manifest.json"]; b != nil {
+		if err := json.Unmarshal(b, &entries); err != nil {
+			return nil, fmt.Errorf("parse manifest.json: %v: %w", err, ErrInvalidArgument)
+		}
+	}
+	return entries, nil
+}
+
+// dockerImages builds an OCI manifest for each manifest.json entry. Layers
+// are normally uncompressed, so their digest must equal the config's diff
+// ID; compressed ones are checked by decompressing.
+func (l *loader) dockerImages(ctx context.Context) ([]LoadedImage, error) {
+	entries, err := l.dockerManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []LoadedImage
+	for _, e := range entries {
+		cf, err := l.file(e.Config)
+		if err != nil {
+			return nil, err
+		}
+		cfgDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cf.digest, Size: cf.size}
+		cfg, _, err := ReadConfig(ctx, l.s.cs, cfgDesc)
+		if err != nil {
+			return nil, err
+		}
+		if len(cfg.RootFS.DiffIDs) != len(e.Layers) {
+			return nil, fmt.Errorf("config %s has %d diff IDs for %d layers: %w", cf.digest, len(cfg.RootFS.DiffIDs), len(e.Layers), ErrInvalidArgument)
+		}
+		man := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc}
+		man.SchemaVersion = 2
+		for i, lp := range e.Layers {
+			lf, err := l.file(lp)
+			if err != nil {
+				return nil, err
+			}
+			desc := ocispec.Descriptor{Digest: lf.digest, Size: lf.size}
+			switch lf.compression {
+			case archive.Gzip:
+				desc.MediaType = ocispec.MediaTypeImageLayerGzip
+			case archive.Zstd:
+				desc.MediaType = ocispec.MediaTypeImageLayerZstd
+			default:
+				desc.MediaType = ocispec.MediaTypeImageLayer
+			}
+			diffID, err := l.s.diffID(ctx, desc)
+			if err != nil {
+				return nil, err
+			}
+			if diffID != cfg.RootFS.DiffIDs[i] {
+				return nil, fmt.Errorf("layer %s has diff ID %s, config says %s: %w", lp, diffID, cfg.RootFS.DiffIDs[i], ErrFailedPrecondition)
+			}
+			man.Layers = append(man.Layers, desc)
+		}
+		b, err := json.Marshal(man)
+		if err != nil {
+			return nil, fmt.Errorf("encode manifest: %w", err)
+		}
+		md, err := l.s.cs.WriteBytes(ctx, b, nil)
+		if err != nil {
+			return nil, err
+		}
+		target := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: md, Size: int64(len(b))}
+		out = append(out, namedLoads(e.RepoTags, cf.digest, target)...)
+	}
+	return out, nil
+}
+
+func namedLoads(tags []string, id digest.Digest, target ocispec.Descriptor) []LoadedImage {
+	if len(tags) == 0 {
+		return []LoadedImage{{ID: id, Target: target}}
+	}
+	var out []LoadedImage
+	for _, t := range tags {
+		out = append(out, LoadedImage{Name: t, ID: id, Target: target})
+	}
+	return out
+}
+
+// diffID returns the digest of a layer's uncompressed tar.
+func (s *Store) diffID(ctx context.Context, desc ocispec.Descriptor) (digest.Digest, error) {
+	if !IsCompressedLayer(desc.MediaType) {
+		return desc.Digest, nil
+	}
+	rc, err := s.cs.Open(ctx, desc.Digest)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	dec, err := archive.Decompress(rc)
+	if err != nil {
+		return "", fmt.Errorf("decompress layer %s: %w", desc.Digest, err)
+	}
+	defer dec.Close()
+	dg := digest.Canonical.Digester()
+	if _, err := io.Copy(dg.Hash(), dec); err != nil {
+		return "", fmt.Errorf("decompress layer %s: %w", desc.Digest, err)
+	}
+	return dg.Digest(), nil
+}
+
+// ociImages loads the images of index.json, named by their annotations or
+// by manifest.json's RepoTags (matched by config digest).
+func (l *loader) ociImages(ctx context.Context) ([]LoadedImage, error) {
+	var idx ocispec.Index
+	if err := json.Unmarshal(l.meta["index.json"], &idx); err != nil {
+		return nil, fmt.Errorf("parse index.json: %v: %w", err, ErrInvalidArgument)
+	}
+	entries, err := l.dockerManifest()
+	if err != nil {
+		return nil, err
+	}
+	tagsByConfig := map[string][]string{}
+	for _, e := range entries {
+		if cf, err := l.file(e.Config); err == nil {
+			tagsByConfig[cf.digest.String()] = append(tagsByConfig[cf.digest.String()], e.RepoTags...)
+		}
+	}
+	var out []LoadedImage
+	for _, desc := range idx.Manifests {
+		if !l.s.cs.Exists(desc.Digest) {
+			return nil, fmt.Errorf("blob %s of index.json missing from archive: %w", desc.Digest, ErrInvalidArgument)
+		}
+		if desc.MediaType == "" {
+			mt, err := mediaTypeOf(ctx, l.s.cs, desc)
+			if err != nil {
+				return nil, err
+			}
+			desc.MediaType = mt
+		}
+		if !IsIndex(desc.MediaType) && !IsManifest(desc.MediaType) {
+			continue
+		}
+		id := desc.Digest
+		r, err := Resolve(ctx, l.s.cs, desc, l.s.platform)
+		switch {
+		case err == nil:
+			for _, layer := range r.Manifest.Layers {
+				if !l.s.cs.Exists(layer.Digest) {
+					return nil, fmt.Errorf("layer %s missing from archive: %w", layer.Digest, ErrInvalidArgument)
+				}
+			}
+			id = r.ID()
+		case errors.Is(err, ErrNotFound) && IsIndex(desc.MediaType):
+			// No manifest for this host: keep the index as it is.
+		default:
+			return nil, err
+		}
+		var names []string
+		if n := desc.Annotations[AnnotationImageName]; n != "" {
+			names = append(names, n)
+		} else if n := desc.Annotations[AnnotationRefName]; strings.ContainsAny(n, "/:") {
+			if _, err := reference.Parse(n); err == nil {
+				names = append(names, n)
+			}
+		}
+		if len(names) == 0 {
+			names = tagsByConfig[id.String()]
+		}
+		clean := desc
+		clean.Annotations = nil
+		out = append(out, namedLoads(names, id, clean)...)
+	}
+	return out, nil
+}
+
+// storeLoaded writes the records of a load and fills in normalised names.
+func (s *Store) storeLoaded(ctx context.Context, loaded []LoadedImage) ([]LoadedImage, error) {
+	for i, li := range loaded {
+		name := DanglingPrefix + li.Target.Digest.String()
+		if li.Name != "" {
+			n, err := reference.Parse(li.Name)
+			if err != nil {
+				return nil, fmt.Errorf("load: image name: %w", err)
+			}
+			name = n.String()
+			loaded[i].Name = name
+		} else if others, err := s.targetNamed(ctx, li.Target.Digest); err == nil && others {
+			continue // an untagged image that is tagged already needs no dangling record
+		}
+		if _, err := s.Put(ctx, Image{Name: name, Target: li.Target}); err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
+	}
+	return loaded, nil
+}
+
+func (s *Store) targetNamed(ctx context.Context, d digest.Digest) (bool, error) {
+	all, err := s.List(ctx)
+	if err != nil {
+		return false, err
+	}
+	return referenced(all, d), nil
+}
+
+func loadID() string {
+	return content.RandomID()
+}
+
+// countingReader counts the bytes archive/tar consumed (it reads whole
+// blocks and does not seek when the reader cannot).
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,236 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+
+	"github.com/berth-project/berth/internal/content"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+func twoImages(t testing.TB) (testImage, testImage) {
+	base := makeLayer(t, map[string]string{"bin/": "", "bin/hello": "#!/bin/sh\necho hi\n"})
+	a := testImage{tags: []string{"busybox:latest", "localhost:5000/x:y"}, layers: [][]byte{base, makeLayer(t, map[string]string{"etc/a": "a"})}, cmd: []string{"/bin/hello"}}
+	b := testImage{tags: []string{"user/app:v1"}, layers: [][]byte{base, makeLayer(t, map[string]string{"etc/b": "b"})}, cmd: []string{"sh"}}
+	return a, b
+}
+
+func TestLoadDockerArchive(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	a, b := twoImages(t)
+	loaded := loadBytes(t, s, dockerArchive(t, a, b))
+	if len(loaded) != 3 {
+		t.Fatalf("loaded %+v", loaded)
+	}
+	wantID := digest.FromBytes(a.config(t))
+	for _, name := range []string{"busybox", "docker.io/library/busybox:latest", "localhost:5000/x:y"} {
+		img, err := s.Resolve(ctx, name)
+		if err != nil {
+			t.Fatalf("resolve %s: %v", name, err)
+		}
+		if id := s.ID(ctx, img); id != wantID {
+			t.Fatalf("%s: id %s, want %s", name, id, wantID)
+		}
+	}
+	// By ID prefix and full ID.
+	if img, err := s.Resolve(ctx, wantID.Encoded()[:12]); err != nil || s.ID(ctx, img) != wantID {
+		t.Fatalf("resolve by short id: %v", err)
+	}
+	img, _ := s.Get(ctx, "user/app:v1")
+	r, err := Resolve(ctx, s.Content(), img.Target, s.Platform())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Manifest.Layers) != 2 || r.Manifest.Layers[0].MediaType != ocispec.MediaTypeImageLayer ||
+		r.Manifest.Layers[0].Digest != r.Config.RootFS.DiffIDs[0] || r.Config.Config.Cmd[0] != "sh" {
+		t.Fatalf("manifest %+v", r.Manifest)
+	}
+	// The v1 metadata (json, VERSION) was not stored: blobs are 2 configs,
+	// 3 distinct layers, 2 manifests.
+	n := 0
+	s.Content().Walk(ctx, func(content.Info) error { n++; return nil })
+	if n != 7 {
+		t.Fatalf("%d blobs in store, want 7", n)
+	}
+}
+
+func TestLoadOCIArchive(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	a, b := twoImages(t)
+	b.tags = nil // untagged: a dangling record
+	loaded := loadBytes(t, s, ociArchive(t, true, a, b))
+	if len(loaded) != 3 {
+		t.Fatalf("loaded %+v", loaded)
+	}
+	img, err := s.Get(ctx, "localhost:5000/x:y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Target.MediaType != ocispec.MediaTypeImageIndex {
+		t.Fatalf("target %+v", img.Target)
+	}
+	if id := s.ID(ctx, img); id != digest.FromBytes(a.config(t)) {
+		t.Fatalf("id %s", id)
+	}
+	all, _ := s.List(ctx)
+	dangling := 0
+	for _, i := range all {
+		if i.Dangling() {
+			dangling++
+			if s.ID(ctx, i) != digest.FromBytes(b.config(t)) {
+				t.Fatal("dangling record has wrong image")
+			}
+		}
+	}
+	if dangling != 1 || len(all) != 3 {
+		t.Fatalf("records %+v", all)
+	}
+}
+
+func TestLoadRejectsCorruptBlob(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	a, _ := twoImages(t)
+	arc := ociArchive(t, false, a)
+	// Flip a byte inside a layer's gzip data: its name no longer matches.
+	layer := gzipBytes(t, a.layers[1])
+	i := bytes.Index(arc, layer)
+	if i < 0 {
+		t.Fatal("layer not found in archive")
+	}
+	bad := bytes.Clone(arc)
+	bad[i+len(layer)/2] ^= 0xff
+	if _, err := s.Load(ctx, bytes.NewReader(bad)); !errors.Is(err, content.ErrFailedPrecondition) {
+		t.Fatalf("want digest failure, got %v", err)
+	}
+	if all, _ := s.List(ctx); len(all) != 0 {
+		t.Fatalf("records after failed load: %+v", all)
+	}
+}
+
+func TestTruncatedLoadThenRetry(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	a, b := twoImages(t)
+	arc := dockerArchive(t, a, b)
+	for _, cut := range []int{len(arc) / 3, len(arc) - 1100} {
+		if _, err := s.Load(ctx, bytes.NewReader(arc[:cut])); err == nil {
+			t.Fatalf("truncated archive (%d of %d bytes) loaded", cut, len(arc))
+		}
+		if all, _ := s.List(ctx); len(all) != 0 {
+			t.Fatalf("records after truncated load: %+v", all)
+		}
+	}
+	loaded := loadBytes(t, s, arc)
+	if len(loaded) != 3 {
+		t.Fatalf("retry loaded %+v", loaded)
+	}
+	// The orphans of the failed attempts are collectable; the image stays whole.
+	if _, err := s.GarbageCollect(ctx, content.GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"busybox", "user/app:v1"} {
+		img, _ := s.Get(ctx, name)
+		if _, missing, err := Closure(ctx, s.Content(), img.Target); err != nil || missing {
+			t.Fatalf("%s incomplete after gc: %v", name, err)
+		}
+	}
+}
+
+func TestConcurrentLoads(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	a, b := twoImages(t)
+	for _, arc := range [][]byte{dockerArchive(t, a, b), ociArchive(t, true, a, b)} {
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = s.Load(ctx, bytes.NewReader(arc))
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	all, _ := s.List(ctx)
+	if len(all) != 3 {
+		t.Fatalf("records %+v", all)
+	}
+}
+
+// TestTwoProcessesLoad runs two processes loading one archive into one
+// store at once (the test binary re-executed as a loader).
+func TestTwoProcessesLoad(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	a, b := twoImages(t)
+	path := writeTemp(t, dockerArchive(t, a, b))
+	root := s.dir[:len(s.dir)-len("/images")]
+	var cmds []*exec.Cmd
+	for range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperLoad$")
+		cmd.Env = append(os.Environ(), "BERTH_TEST_LOAD_ROOT="+root, "BERTH_TEST_LOAD_ARCHIVE="+path)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Log(out.String())
+			}
+		})
+		cmds = append(cmds, cmd)
+	}
+	for _, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("loader process: %v", err)
+		}
+	}
+	all, _ := s.List(ctx)
+	if len(all) != 3 {
+		t.Fatalf("records %+v", all)
+	}
+	for _, img := range all {
+		if _, missing, err := Closure(ctx, s.Content(), img.Target); err != nil || missing {
+			t.Fatalf("%s incomplete: %v", img.Name, err)
+		}
+	}
+}
+
+func TestHelperLoad(t *testing.T) {
+	root, path := os.Getenv("BERTH_TEST_LOAD_ROOT"), os.Getenv("BERTH_TEST_LOAD_ARCHIVE")
+	if root == "" {
+		t.Skip("helper for TestTwoProcessesLoad")
+	}
+	cs, err := content.New(root + "/content")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewStore(root, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := s.Load(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+}
