@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -216,6 +217,31 @@ var scenarios = map[string]scenario{
 			buf := make([]byte, 256)
 			here := sc(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
 			return fmt.Sprintf("here=%s other=%s listener=%v nnp=%d", here, <-other, fd >= 0, nnp)
+		},
+	},
+	// arg: the path of an i386 binary, then the architectures to list. The
+	// filter refuses getcwd; the i386 binary runs under it.
+	"exec386": {
+		profile: func(arg string) *specs.LinuxSeccomp {
+			s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"getcwd"}, Action: specs.ActErrno, ErrnoRet: uptr(uint(unix.EACCES))},
+			}}
+			for _, a := range strings.Fields(arg)[1:] {
+				s.Architectures = append(s.Architectures, specs.Arch(a))
+			}
+			return s
+		},
+		run: func(_ int, arg string) string {
+			cmd := exec.Command(strings.Fields(arg)[0])
+			out, err := cmd.Output()
+			if cmd.ProcessState == nil {
+				return "exec:" + err.Error()
+			}
+			status := cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if status.Signaled() {
+				return "signal=" + unix.SignalName(status.Signal())
+			}
+			return strings.TrimSpace(string(out))
 		},
 	},
 	"default-profile": {
@@ -464,4 +490,25 @@ func TestLoadFlags(t *testing.T) {
 			t.Errorf("flags %q: got %q, want %q (stderr %q)", c.arg, r.out, c.want, r.stderr)
 		}
 	}
+}
+
+// TestLoadI386 runs a real i386 program under filters with and without
+// SCMP_ARCH_X86, so the arch check and the i386 table meet the kernel.
+func TestLoadI386(t *testing.T) {
+	requireSeccomp(t)
+	if runtime.GOARCH != "amd64" {
+		t.Skip("i386 compat only tested on amd64")
+	}
+	bin := filepath.Join(t.TempDir(), "getcwd386")
+	build := exec.Command("go", "build", "-o", bin, "./testdata/getcwd386")
+	build.Env = append(os.Environ(), "GOARCH=386", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build i386 helper: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin).Output(); err != nil || strings.TrimSpace(string(out)) != "getcwd=0" {
+		t.Skipf("this kernel does not run i386 programs: %q %v", out, err)
+	}
+	wantOutput(t, "exec386", bin+" SCMP_ARCH_X86", fmt.Sprintf("getcwd=%d", unix.EACCES))
+	// Without SCMP_ARCH_X86 every i386 syscall is a bad arch: killed.
+	wantOutput(t, "exec386", bin, "signal=SIGSYS")
 }
