@@ -98,11 +98,13 @@ func resolve(s *specs.LinuxSeccomp) (*program, error) {
 		}
 		for _, name := range sc.Names {
 			for _, a := range p.arches {
+				r := rule{ret: ret, conds: sc.Args}
+				p.addMultiplexed(a, name, i, r)
 				nr, ok := a.table.lookup(name)
 				if !ok {
 					continue // unknown on this arch: ignored, as runc does
 				}
-				p.add(a, uint32(nr), i, rule{ret: ret, conds: sc.Args})
+				p.add(a, uint32(nr), i, r)
 			}
 		}
 	}

@@ -421,3 +421,37 @@ func TestDefaultProfileCompile(t *testing.T) {
 		}
 	}
 }
+
+func TestCompileI386Multiplexers(t *testing.T) {
+	s := &specs.LinuxSeccomp{
+		DefaultAction: specs.ActErrno,
+		Architectures: []specs.Arch{specs.ArchX86},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"bind", "semget"}, Action: specs.ActAllow},
+			{Names: []string{"connect"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 2, Value: 16, Op: specs.OpEqualTo}}},
+		},
+	}
+	prog := mustCompile(t, s)
+	x86 := specs.ArchX86
+	eperm := unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+	for _, c := range []struct {
+		nr   uint32
+		arg0 uint64
+		want uint32
+	}{
+		{nr(t, "bind", x86), 0, unix.SECCOMP_RET_ALLOW},
+		{nr(t, "socketcall", x86), 2, unix.SECCOMP_RET_ALLOW}, // SYS_BIND
+		{nr(t, "socketcall", x86), 3, eperm},                  // SYS_CONNECT: its rule has conditions
+		{nr(t, "socketcall", x86), 1, eperm},                  // SYS_SOCKET
+		{nr(t, "ipc", x86), 2, unix.SECCOMP_RET_ALLOW},        // SEMGET
+		{nr(t, "ipc", x86), 1, eperm},
+	} {
+		if got := eval(t, prog, seccompData{nr: c.nr, arch: auditArchI386, args: [6]uint64{c.arg0}}); got != c.want {
+			t.Errorf("nr %d arg0 %d: got %#x want %#x", c.nr, c.arg0, got, c.want)
+		}
+	}
+	// x86_64 has no multiplexer: nothing changes there.
+	if got := eval(t, prog, seccompData{nr: nr(t, "bind", specs.ArchX86_64), arch: auditArchX86_64}); got != unix.SECCOMP_RET_ALLOW {
+		t.Errorf("x86_64 bind: %#x", got)
+	}
+}

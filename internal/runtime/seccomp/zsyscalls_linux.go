@@ -1174,7 +1174,6 @@ var tableAArch64 = syscallTable{
 	{"acct", 89},
 	{"add_key", 217},
 	{"adjtimex", 171},
-	{"arch_specific_syscall", 244},
 	{"bind", 200},
 	{"bpf", 280},
 	{"brk", 214},

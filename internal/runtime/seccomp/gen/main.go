@@ -82,7 +82,11 @@ func parseGoConsts(path string) ([]entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad number %q: %w", path, m[2], err)
 		}
-		out = append(out, entry{strings.ToLower(m[1]), nr})
+		name := strings.ToLower(m[1])
+		if name == "arch_specific_syscall" {
+			continue // __NR_arch_specific_syscall is a base number, not a syscall
+		}
+		out = append(out, entry{name, nr})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no SYS_ constants found", path)
