@@ -128,10 +128,14 @@ func setCpusetV1(dir string, c *specs.LinuxCPU) error {
 
 // setDevicesV1 denies everything, then applies the rules in order, as
 // runc does; the last matching rule wins like in the v2 eBPF program.
+// When devices.list already shows the outcome, nothing is written.
 func setDevicesV1(dir string, rules []specs.LinuxDeviceCgroup) error {
 	norm, err := normaliseDeviceRules(rules)
 	if err != nil {
 		return err
+	}
+	if cur, err := readFile(dir, "devices.list"); err == nil && devicesV1Unchanged(cur, norm) {
+		return nil
 	}
 	if err := writeFile(dir, "devices.deny", "a"); err != nil {
 		return err
