@@ -17,7 +17,7 @@ func TestDevicesV1MatchesKernel(t *testing.T) {
 	if IsCgroup2UnifiedMode("") {
 		t.Skip("host is cgroup v2 only")
 	}
-	m, err := New("/berth-test/"+randomName(t), "", Options{})
+	m, err := New(testCgroupPath(t), "", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestDevicesV1MatchesKernel(t *testing.T) {
 	if err := m.Set(&specs.LinuxResources{Devices: sets[0]}); err == nil {
 		t.Error("kernel accepted \"deny a\" in a cgroup with children")
 	}
-	leaf, err := New("/berth-test/"+randomName(t), "", Options{})
+	leaf, err := New(testCgroupPath(t), "", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

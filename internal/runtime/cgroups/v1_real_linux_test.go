@@ -16,13 +16,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cleanupTestParent removes the shared /berth-test parent cgroups once
+// testParent holds this package's test cgroups; other packages' tests
+// use their own parents, so removing it never races with them.
+const testParent = "berth-cgroups-test"
+
+// testCgroupPath is an absolute cgroups path unique to the test.
+func testCgroupPath(t *testing.T) string {
+	return "/" + testParent + "/" + randomName(t)
+}
+
+// cleanupTestParent removes the parent cgroups of testCgroupPath once
 // they are empty (another test run may still use them: then they stay).
 func cleanupTestParent(t *testing.T, m Manager) {
 	t.Helper()
 	for _, dir := range m.Paths() {
 		parent := filepath.Dir(dir)
-		if filepath.Base(parent) != "berth-test" {
+		if filepath.Base(parent) != testParent {
 			continue
 		}
 		if err := unix.Rmdir(parent); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY) {
@@ -51,7 +60,7 @@ func TestV1Real(t *testing.T) {
 	if IsCgroup2UnifiedMode("") {
 		t.Skip("host is cgroup v2 only")
 	}
-	m, err := New("/berth-test/"+randomName(t), "", Options{})
+	m, err := New(testCgroupPath(t), "", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +285,7 @@ func TestV1RealSecondManager(t *testing.T) {
 	if IsCgroup2UnifiedMode("") {
 		t.Skip("host is cgroup v2 only")
 	}
-	name := "/berth-test/" + randomName(t)
+	name := testCgroupPath(t)
 	a, err := New(name, "", Options{})
 	if err != nil {
 		t.Fatal(err)

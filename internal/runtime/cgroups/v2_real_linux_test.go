@@ -33,7 +33,7 @@ func realV2Root(t *testing.T) string {
 // Root: create, join, device program, freeze/thaw, pids, stats, destroy.
 func TestV2RealCore(t *testing.T) {
 	root := realV2Root(t)
-	m, err := New("/berth-test/"+randomName(t), "", Options{Root: root})
+	m, err := New(testCgroupPath(t), "", Options{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
