@@ -24,7 +24,8 @@ type archInfo struct {
 	name  specs.Arch
 	audit uint32
 	table syscallTable
-	// is64 reports 64-bit syscall arguments: both halves of an argument are compared.
+	// is64 reports 64-bit syscall arguments: both halves of an argument are
+	// compared. Like libseccomp, x32 (32-bit longs and pointers) counts as 32-bit.
 	is64 bool
 	// nrBase and nrLimit bound this ABI's syscall numbers under its audit arch:
 	// x86_64 and x32 share AUDIT_ARCH_X86_64 and are told apart by x32SyscallBit.
@@ -42,7 +43,7 @@ func (a *archInfo) numbers() []uint32 {
 
 var (
 	archX86_64  = &archInfo{name: specs.ArchX86_64, audit: auditArchX86_64, table: tableX86_64, is64: true, nrBase: 0, nrLimit: x32SyscallBit}
-	archX32     = &archInfo{name: specs.ArchX32, audit: auditArchX86_64, table: tableX32, is64: true, nrBase: x32SyscallBit, nrLimit: 1 << 32}
+	archX32     = &archInfo{name: specs.ArchX32, audit: auditArchX86_64, table: tableX32, is64: false, nrBase: x32SyscallBit, nrLimit: 1 << 32}
 	archX86     = &archInfo{name: specs.ArchX86, audit: auditArchI386, table: tableX86, is64: false, nrBase: 0, nrLimit: 1 << 32}
 	archAArch64 = &archInfo{name: specs.ArchAARCH64, audit: auditArchAArch64, table: tableAArch64, is64: true, nrBase: 0, nrLimit: 1 << 32}
 )
