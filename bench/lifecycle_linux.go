@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-project/berth/internal/testbundle"
+)
+
+func runtimeLifecycle() Benchmark {
+	return Benchmark{
+		Name:  "runtime-lifecycle",
+		Order: 10,
+		Title: "create+start+wait+delete of a busybox bundle running /bin/true",
+		About: `One run is ` + "`RUNTIME --root STATE run --bundle BUNDLE ID`" + ` (berth:
+` + "`berth runtime --root STATE run …`" + `): create, start, wait for /bin/true to
+exit, delete. All runtimes use the same bundle: a busybox-static root
+filesystem (internal/testbundle) and the config.json of ` + "`runc spec`" + ` with
+terminal false and args ["/bin/true"]. Each runtime has its own state
+directory and every run a fresh container ID. Target (issue 2): berth's
+median at most crun's.`,
+		Setup: setupLifecycle,
+	}
+}
+
+// runtimeCLI is how a runtime with runc's command line is invoked.
+type runtimeCLI struct {
+	name string
+	argv []string // binary, plus "runtime" for berth
+	root string   // --root state directory
+}
+
+func (r runtimeCLI) cmd(args ...string) []string {
+	argv := append(append([]string{}, r.argv...), "--root", r.root)
+	return append(argv, args...)
+}
+
+func setupLifecycle(env Env) ([]Contender, func(), error) {
+	tmp, err := os.MkdirTemp(env.TmpDir, "berth-bench-lifecycle-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("temp dir: %w", err)
+	}
+	var runtimes []runtimeCLI
+	cleanup := func() {
+		for _, r := range runtimes {
+			removeLeftovers(env, r)
+		}
+		if err := os.RemoveAll(tmp); err != nil {
+			fmt.Fprintf(env.Log, "   cleanup: %v\n", err)
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, cleanup, fmt.Errorf("chmod %s: %w", tmp, err)
+	}
+	bundle := filepath.Join(tmp, "bundle")
+	if err := makeTrueBundle(bundle); err != nil {
+		return nil, cleanup, err
+	}
+
+	var contenders []Contender
+	add := func(name string, peer bool, argv []string, unavailable string) {
+		c := Contender{Name: name, Peer: peer, Unavailable: unavailable}
+		if unavailable == "" {
+			r := runtimeCLI{name: name, argv: argv, root: filepath.Join(tmp, "state-"+name)}
+			runtimes = append(runtimes, r)
+			c.Version = runtimeVersion(env, argv)
+			c.Run = func(seq int) (time.Duration, error) {
+				id := fmt.Sprintf("bench-%s-%d-%d", name, os.Getpid(), seq)
+				return timeCmd(env.Timeout, r.cmd("run", "--bundle", bundle, id)...)
+			}
+		}
+		contenders = append(contenders, c)
+	}
+	for _, peer := range []string{"runc", "crun"} {
+		path, err := exec.LookPath(peer)
+		if err != nil {
+			add(peer, true, nil, peer+" is not installed (hack/install-peers.sh)")
+			continue
+		}
+		add(peer, true, []string{path}, "")
+	}
+	add("berth", false, []string{env.Berth, "runtime"}, berthMissing(env.Berth))
+	return contenders, cleanup, nil
+}
+
+// makeTrueBundle makes an OCI bundle in dir whose process runs /bin/true,
+// from `runc spec` (or `crun spec`) with terminal off.
+func makeTrueBundle(dir string) error {
+	if err := testbundle.Rootfs(filepath.Join(dir, "rootfs")); err != nil {
+		return fmt.Errorf("bundle rootfs: %w", err)
+	}
+	var specErr error
+	for _, rt := range []string{"runc", "crun"} {
+		if _, err := exec.LookPath(rt); err != nil {
+			continue
+		}
+		if specErr = exec.Command(rt, "spec", "--bundle", dir).Run(); specErr == nil {
+			break
+		}
+		// crun spec has no --bundle: it writes into the working directory.
+		cmd := exec.Command(rt, "spec")
+		cmd.Dir = dir
+		if specErr = cmd.Run(); specErr == nil {
+			break
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return fmt.Errorf("no config.json from `runc spec` (last error: %v): %w", specErr, err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("parse config.json from runc spec: %w", err)
+	}
+	if spec.Process == nil {
+		return fmt.Errorf("config.json from runc spec has no process")
+	}
+	spec.Process.Terminal = false
+	spec.Process.Args = []string{"/bin/true"}
+	if err := testbundle.WriteSpec(dir, &spec); err != nil {
+		return fmt.Errorf("write config.json: %w", err)
+	}
+	return nil
+}
+
+// runtimeVersion returns the version of a runtime from its --version output
+// ("runc version 1.1.5" → "1.1.5").
+func runtimeVersion(env Env, argv []string) string {
+	out, err := output(30*time.Second, append(append([]string{}, argv...), "--version")...)
+	if err != nil {
+		return ""
+	}
+	return versionOf(out)
+}
+
+// versionOf extracts the version from a --version output's first line
+// ("crun version 1.8.1" → "1.8.1").
+func versionOf(out string) string {
+	line := firstLine(out)
+	if _, v, ok := strings.Cut(line, "version "); ok {
+		return strings.TrimSpace(v)
+	}
+	return line
+}
+
+// removeLeftovers deletes containers a runtime left in its state directory
+// (a run that failed half-way) and reports them.
+func removeLeftovers(env Env, r runtimeCLI) {
+	if _, err := os.Stat(r.root); err != nil {
+		return
+	}
+	out, err := output(30*time.Second, r.cmd("list", "-q")...)
+	if err != nil {
+		fmt.Fprintf(env.Log, "   %s: list leftovers: %v\n", r.name, err)
+		return
+	}
+	for _, id := range strings.Fields(out) {
+		fmt.Fprintf(env.Log, "   %s: left container %s behind; deleting it\n", r.name, id)
+		if _, err := timeCmd(30*time.Second, r.cmd("delete", "--force", id)...); err != nil {
+			fmt.Fprintf(env.Log, "   %s: %v\n", r.name, err)
+		}
+	}
+}
+
+// berthMissing says why berth cannot be measured, or "" if its binary exists.
+func berthMissing(path string) string {
+	if path == "" {
+		return "no -berth binary given"
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Sprintf("%s does not exist (make build)", path)
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return fmt.Sprintf("%s is not an executable file", path)
+	}
+	return ""
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRuntimeLifecyclePeers runs the runtime-lifecycle benchmark for real
+// against the installed peers, twice each, and checks that every peer
+// completes and nothing is left behind. It asserts no timings.
+func TestRuntimeLifecyclePeers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	var have []string
+	for _, rt := range []string{"runc", "crun"} {
+		if _, err := exec.LookPath(rt); err == nil {
+			have = append(have, rt)
+		}
+	}
+	if len(have) == 0 {
+		t.Skip("neither runc nor crun installed (hack/install-peers.sh)")
+	}
+	env := Env{Berth: "", Timeout: time.Minute, Log: io.Discard, TmpDir: t.TempDir()}
+	cs, cleanup, err := setupLifecycle(env)
+	if err != nil {
+		if cleanup != nil {
+			cleanup()
+		}
+		t.Fatal(err)
+	}
+	res := Measure(cs, 2, 0, io.Discard)
+	cleanup()
+	for _, r := range res {
+		switch {
+		case r.Name == "berth":
+			if r.Unavailable == "" {
+				t.Errorf("berth without a binary was measured")
+			}
+		case strings.Contains(strings.Join(have, " "), r.Name):
+			if !r.OK(2) {
+				t.Errorf("%s: %d samples, err %v", r.Name, len(r.Samples), r.Err)
+			}
+		}
+	}
+	left, err := os.ReadDir(env.TmpDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("left behind in the temp dir: %s", e.Name())
+	}
+}
