@@ -1,0 +1,112 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/berth-project/berth/internal/archive"
+	"github.com/berth-project/berth/internal/content"
+	"github.com/berth-project/berth/internal/snapshot"
+	digest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// LabelSnapshotDiffID is set on unpacked layer snapshots.
+const LabelSnapshotDiffID = "berth.image.diffid"
+
+// Unpack makes the committed snapshot of every layer of manifest m,
+// named by its chain ID, and returns the top chain ID (the snapshot to
+// Prepare a container's rootfs on). Layers whose snapshot exists are
+// skipped. Each layer is applied into a temporary active snapshot,
+// checked against the config's diff ID and committed; if another process
+// committed the same chain ID meanwhile, its snapshot is used.
+func Unpack(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter, m ocispec.Manifest) (digest.Digest, error) {
+	cfg, _, err := ReadConfig(ctx, cs, m.Config)
+	if err != nil {
+		return "", fmt.Errorf("unpack: %w", err)
+	}
+	diffIDs := cfg.RootFS.DiffIDs
+	if len(diffIDs) != len(m.Layers) {
+		return "", fmt.Errorf("unpack: %d layers but %d diff IDs: %w", len(m.Layers), len(diffIDs), ErrInvalidArgument)
+	}
+	chains := identity.ChainIDs(append([]digest.Digest(nil), diffIDs...))
+	parent := ""
+	for i, layer := range m.Layers {
+		chain := chains[i].String()
+		if err := unpackLayer(ctx, cs, sn, layer, diffIDs[i], chain, parent); err != nil {
+			return "", fmt.Errorf("unpack layer %d (%s): %w", i, layer.Digest, err)
+		}
+		parent = chain
+	}
+	if len(chains) == 0 {
+		return "", nil
+	}
+	return chains[len(chains)-1], nil
+}
+
+func unpackLayer(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter, layer ocispec.Descriptor, diffID digest.Digest, chain, parent string) error {
+	if info, err := sn.Stat(ctx, chain); err == nil {
+		if info.Kind == snapshot.KindCommitted {
+			return nil
+		}
+		return fmt.Errorf("snapshot %s exists but is %s: %w", chain, info.Kind, ErrFailedPrecondition)
+	} else if !errors.Is(err, snapshot.ErrNotFound) {
+		return err
+	}
+	key := "extract-" + content.RandomID() + "-" + chain
+	if _, err := sn.Prepare(ctx, key, parent, nil); err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			sn.Remove(context.WithoutCancel(ctx), key)
+		}
+	}()
+	dir, overlay, err := sn.UpperDir(ctx, key)
+	if err != nil {
+		return err
+	}
+	rc, err := cs.Open(ctx, layer.Digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	dec, err := archive.Decompress(rc)
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	_, got, err := archive.Apply(ctx, dir, dec, archive.ApplyOptions{Overlay: overlay})
+	if err != nil {
+		return err
+	}
+	if got != diffID {
+		return fmt.Errorf("layer has diff ID %s, config says %s: %w", got, diffID, ErrFailedPrecondition)
+	}
+	err = sn.Commit(ctx, chain, key, map[string]string{LabelSnapshotDiffID: diffID.String()})
+	if errors.Is(err, snapshot.ErrAlreadyExists) {
+		return nil // a concurrent unpack won; the deferred Remove drops ours
+	}
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// Unpack resolves ref (name or ID) for this host and unpacks it into sn,
+// returning the top chain ID.
+func (s *Store) Unpack(ctx context.Context, sn snapshot.Snapshotter, ref string) (digest.Digest, error) {
+	img, err := s.Resolve(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	r, err := Resolve(ctx, s.cs, img.Target, s.platform)
+	if err != nil {
+		return "", fmt.Errorf("unpack %s: %w", ref, err)
+	}
+	return Unpack(ctx, s.cs, sn, r.Manifest)
+}

@@ -1,0 +1,240 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/berth-project/berth/internal/mount"
+	"github.com/berth-project/berth/internal/snapshot"
+	"github.com/berth-project/berth/internal/snapshot/overlay"
+	digest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+)
+
+// dirSnapshotter is a minimal test double: every snapshot is a directory
+// holding only its own layer (UpperDir), which is enough to check chain
+// naming, skipping, verification and commit races of Unpack.
+type dirSnapshotter struct {
+	root     string
+	mu       sync.Mutex
+	snaps    map[string]snapshot.Info
+	prepares int
+}
+
+func newDirSnapshotter(t *testing.T) *dirSnapshotter {
+	return &dirSnapshotter{root: t.TempDir(), snaps: map[string]snapshot.Info{}}
+}
+
+func (d *dirSnapshotter) Prepare(ctx context.Context, key, parent string, labels map[string]string) ([]mount.Mount, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.snaps[key]; ok {
+		return nil, fmt.Errorf("%s: %w", key, snapshot.ErrAlreadyExists)
+	}
+	if p, ok := d.snaps[parent]; parent != "" && (!ok || p.Kind != snapshot.KindCommitted) {
+		return nil, fmt.Errorf("parent %s: %w", parent, snapshot.ErrNotFound)
+	}
+	d.prepares++
+	d.snaps[key] = snapshot.Info{Name: key, Parent: parent, Kind: snapshot.KindActive}
+	return nil, os.MkdirAll(filepath.Join(d.root, key), 0o755)
+}
+func (d *dirSnapshotter) View(ctx context.Context, key, parent string, labels map[string]string) ([]mount.Mount, error) {
+	return nil, errors.New("unused")
+}
+func (d *dirSnapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, error) {
+	return nil, errors.New("unused")
+}
+func (d *dirSnapshotter) Commit(ctx context.Context, name, key string, labels map[string]string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.snaps[name]; ok {
+		return fmt.Errorf("%s: %w", name, snapshot.ErrAlreadyExists)
+	}
+	info, ok := d.snaps[key]
+	if !ok {
+		return fmt.Errorf("%s: %w", key, snapshot.ErrNotFound)
+	}
+	delete(d.snaps, key)
+	info.Name, info.Kind, info.Labels = name, snapshot.KindCommitted, labels
+	d.snaps[name] = info
+	return os.Rename(filepath.Join(d.root, key), filepath.Join(d.root, name))
+}
+func (d *dirSnapshotter) Stat(ctx context.Context, key string) (snapshot.Info, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if i, ok := d.snaps[key]; ok {
+		return i, nil
+	}
+	return snapshot.Info{}, fmt.Errorf("%s: %w", key, snapshot.ErrNotFound)
+}
+func (d *dirSnapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, error) {
+	return snapshot.Usage{}, nil
+}
+func (d *dirSnapshotter) Remove(ctx context.Context, key string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.snaps[key]; !ok {
+		return fmt.Errorf("%s: %w", key, snapshot.ErrNotFound)
+	}
+	delete(d.snaps, key)
+	return os.RemoveAll(filepath.Join(d.root, key))
+}
+func (d *dirSnapshotter) Walk(ctx context.Context, fn func(snapshot.Info) error) error {
+	d.mu.Lock()
+	var infos []snapshot.Info
+	for _, i := range d.snaps {
+		infos = append(infos, i)
+	}
+	d.mu.Unlock()
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
+	for _, i := range infos {
+		if err := fn(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (d *dirSnapshotter) UpperDir(ctx context.Context, key string) (string, bool, error) {
+	return filepath.Join(d.root, key), false, nil
+}
+func (d *dirSnapshotter) Close() error { return nil }
+
+func TestUnpackChainsAndSkips(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	a, b := twoImages(t)
+	loadBytes(t, s, ociArchive(t, false, a, b)) // gzip layers
+	sn := newDirSnapshotter(t)
+	top, err := s.Unpack(ctx, sn, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffIDs := []digest.Digest{digest.FromBytes(a.layers[0]), digest.FromBytes(a.layers[1])}
+	if top != identity.ChainID(diffIDs) {
+		t.Fatalf("top chain %s", top)
+	}
+	if got, _ := os.ReadFile(filepath.Join(sn.root, top.String(), "etc", "a")); string(got) != "a" {
+		t.Fatalf("layer content %q", got)
+	}
+	// user/app shares the base layer: only its second layer is unpacked.
+	before := sn.prepares
+	if _, err := s.Unpack(ctx, sn, "user/app:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if sn.prepares-before != 1 {
+		t.Fatalf("%d layers unpacked, want 1 (base shared)", sn.prepares-before)
+	}
+	n := 0
+	sn.Walk(ctx, func(i snapshot.Info) error {
+		if i.Kind != snapshot.KindCommitted {
+			t.Errorf("left over snapshot %+v", i)
+		}
+		n++
+		return nil
+	})
+	if n != 3 {
+		t.Fatalf("%d snapshots, want 3", n)
+	}
+}
+
+func TestUnpackConcurrentAndVerify(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	a, _ := twoImages(t)
+	loadBytes(t, s, dockerArchive(t, a))
+	sn := newDirSnapshotter(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	tops := make([]digest.Digest, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tops[i], errs[i] = s.Unpack(ctx, sn, "busybox")
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil || tops[i] != tops[0] {
+			t.Fatalf("unpack %d: %s %v", i, tops[i], err)
+		}
+	}
+	sn.Walk(ctx, func(i snapshot.Info) error {
+		if i.Kind != snapshot.KindCommitted {
+			t.Errorf("left over snapshot %+v", i)
+		}
+		return nil
+	})
+
+	// A manifest whose config lies about a diff ID is refused.
+	img, _ := s.Get(ctx, "busybox")
+	r, err := Resolve(ctx, s.Content(), img.Target, s.Platform())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Manifest.Layers[0], r.Manifest.Layers[1] = r.Manifest.Layers[1], r.Manifest.Layers[0]
+	if _, err := Unpack(ctx, s.Content(), newDirSnapshotter(t), r.Manifest); !errors.Is(err, ErrFailedPrecondition) {
+		t.Fatalf("want diff ID mismatch, got %v", err)
+	}
+}
+
+// TestUnpackOverlay unpacks into the real overlay snapshotter and mounts
+// the result (needs root and overlayfs).
+func TestUnpackOverlay(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	sn, err := overlay.NewOverlay(t.TempDir())
+	if err != nil {
+		t.Skipf("overlay snapshotter unavailable: %v", err)
+	}
+	defer sn.Close()
+	s := newTestStore(t)
+	base := makeLayer(t, map[string]string{"bin/": "", "bin/hello": "hi", "etc/": "", "etc/gone": "x"})
+	top := whiteoutLayer(t)
+	img := testImage{tags: []string{"ov:1"}, layers: [][]byte{base, top}}
+	loadBytes(t, s, ociArchive(t, false, img))
+	var wg sync.WaitGroup
+	chains := make([]digest.Digest, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); chains[i], errs[i] = s.Unpack(ctx, sn, "ov:1") }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mounts, err := sn.Prepare(ctx, "container", chains[0].String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Remove(ctx, "container")
+	target := t.TempDir()
+	if err := mount.All(mounts, target); err != nil {
+		t.Fatal(err)
+	}
+	defer mount.UnmountAll(target)
+	if b, err := os.ReadFile(filepath.Join(target, "bin", "hello")); err != nil || string(b) != "hi" {
+		t.Fatalf("bin/hello: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(target, "etc", "new")); err != nil || string(b) != "new" {
+		t.Fatalf("etc/new: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "etc", "gone")); !os.IsNotExist(err) {
+		t.Fatalf("whiteout not applied: %v", err)
+	}
+}
+
+func whiteoutLayer(t *testing.T) []byte {
+	return makeLayer(t, map[string]string{"etc/": "", "etc/.wh.gone": "", "etc/new": "new"})
+}
