@@ -1,0 +1,42 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/internal/snapshot"
+)
+
+// DiskUsage returns the blocks and inodes used by the tree at dir, counting
+// hardlinked files once.
+func DiskUsage(dir string) (snapshot.Usage, error) {
+	var u snapshot.Usage
+	seen := map[uint64]bool{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				return nil
+			}
+			return err
+		}
+		if seen[st.Ino] {
+			return nil
+		}
+		seen[st.Ino] = true
+		u.Inodes++
+		u.Size += st.Blocks * 512
+		return nil
+	})
+	if err != nil {
+		return snapshot.Usage{}, fmt.Errorf("disk usage of %s: %w", dir, err)
+	}
+	return u, nil
+}
