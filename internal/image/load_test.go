@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"os"
 	"os/exec"
 	"sync"
@@ -225,12 +227,61 @@ func TestHelperLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
+	var in io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		in = f
+	}
+	if _, err := s.Load(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKilledLoadThenRetry kills a loading process with SIGKILL midway
+// and checks that nothing half-loaded is visible and a retry works.
+func TestKilledLoadThenRetry(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	big := makeLayer(t, map[string]string{"big": strings.Repeat("x", 4<<20)})
+	a, b := twoImages(t)
+	a.layers = append(a.layers, big)
+	arc := dockerArchive(t, a, b)
+	root := s.dir[:len(s.dir)-len("/images")]
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperLoad$")
+	cmd.Env = append(os.Environ(), "BERTH_TEST_LOAD_ROOT="+root, "BERTH_TEST_LOAD_ARCHIVE=-")
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if _, err := s.Load(context.Background(), f); err != nil {
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Feed half; the write returns once the loader has consumed most of it.
+	if _, err := stdin.Write(arc[:len(arc)/2]); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	stdin.Close()
+	if all, _ := s.List(ctx); len(all) != 0 {
+		t.Fatalf("records after killed load: %+v", all)
+	}
+	// Every committed blob is intact.
+	s.Content().Walk(ctx, func(i content.Info) error {
+		b, err := s.Content().ReadBlob(ctx, i.Digest)
+		if err != nil || digest.FromBytes(b) != i.Digest {
+			t.Errorf("blob %s corrupt: %v", i.Digest, err)
+		}
+		return nil
+	})
+	if loaded := loadBytes(t, s, arc); len(loaded) != 3 {
+		t.Fatalf("retry loaded %+v", loaded)
+	}
+	if _, err := s.Unpack(ctx, newDirSnapshotter(t), "busybox"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -393,10 +393,9 @@ func (s *Store) saveDockerImage(ctx context.Context, sink layoutSink, target oci
 		}
 		return entry, desc, nil
 	}
-	if man.MediaType == "" || man.MediaType == MediaTypeDockerManifest {
-		man.MediaType = ocispec.MediaTypeImageManifest
-		man.Config.MediaType = ocispec.MediaTypeImageConfig
-	}
+	// The layers changed, so this is a new manifest; write it as OCI.
+	man.MediaType = ocispec.MediaTypeImageManifest
+	man.Config.MediaType = ocispec.MediaTypeImageConfig
 	b, err := json.Marshal(man)
 	if err != nil {
 		return entry, ocispec.Descriptor{}, fmt.Errorf("encode manifest: %w", err)
@@ -412,9 +411,6 @@ func (s *Store) saveDockerImage(ctx context.Context, sink layoutSink, target oci
 // making it (verified against diffID) if needed.
 func (s *Store) uncompressed(ctx context.Context, layer ocispec.Descriptor, diffID digest.Digest) (ocispec.Descriptor, error) {
 	mt := ocispec.MediaTypeImageLayer
-	if layer.MediaType == MediaTypeDockerLayerGzip || layer.MediaType == MediaTypeDockerLayerZstd {
-		mt = MediaTypeDockerLayer
-	}
 	if info, err := s.cs.Info(ctx, diffID); err == nil {
 		return ocispec.Descriptor{MediaType: mt, Digest: diffID, Size: info.Size}, nil
 	}
