@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strings"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 
