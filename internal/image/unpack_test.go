@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -237,4 +238,52 @@ func TestUnpackOverlay(t *testing.T) {
 
 func whiteoutLayer(t *testing.T) []byte {
 	return makeLayer(t, map[string]string{"etc/": "", "etc/.wh.gone": "", "etc/new": "new"})
+}
+
+// TestUnpackBusyboxRuns unpacks a busybox image into overlay snapshots,
+// mounts a container snapshot and runs a program from it with chroot.
+func TestUnpackBusyboxRuns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	sn, err := overlay.NewOverlay(t.TempDir())
+	if err != nil {
+		t.Skipf("overlay snapshotter unavailable: %v", err)
+	}
+	defer sn.Close()
+	s := newTestStore(t)
+	loadBytes(t, s, dockerArchive(t, busyboxImage(t, "bb")))
+	chain, err := s.Unpack(ctx, sn, "bb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := sn.Prepare(ctx, "ctr", chain.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Remove(ctx, "ctr")
+	target := t.TempDir()
+	if err := mount.All(mounts, target); err != nil {
+		t.Fatal(err)
+	}
+	defer mount.UnmountAll(target)
+	out, err := exec.Command("chroot", target, "/bin/sh", "-c", "cat /etc/motd; echo changed > /etc/motd").CombinedOutput()
+	if err != nil || string(out) != "hello from berth\n" {
+		t.Fatalf("chroot run: %q %v", out, err)
+	}
+	// The write went to the container's layer, not the image's.
+	mounts2, err := sn.Prepare(ctx, "ctr2", chain.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Remove(ctx, "ctr2")
+	target2 := t.TempDir()
+	if err := mount.All(mounts2, target2); err != nil {
+		t.Fatal(err)
+	}
+	defer mount.UnmountAll(target2)
+	if b, err := os.ReadFile(filepath.Join(target2, "etc", "motd")); err != nil || string(b) != "hello from berth\n" {
+		t.Fatalf("image layer changed: %q %v", b, err)
+	}
 }
