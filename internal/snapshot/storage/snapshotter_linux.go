@@ -175,6 +175,12 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, labels map[s
 		if err != nil {
 			return err
 		}
+		// The layer's data reaches the disk before the metadata says it
+		// is committed, so a machine crash cannot leave a committed
+		// snapshot with missing contents.
+		if err := syncFS(FSDir(s.root, rec.ID)); err != nil {
+			return err
+		}
 		rec.Kind = snapshot.KindCommitted
 		rec.Updated = time.Now().UTC()
 		rec.Size, rec.Inodes = usage.Size, usage.Inodes

@@ -11,6 +11,19 @@ import (
 	"github.com/berth-project/berth/internal/snapshot"
 )
 
+// syncFS flushes the filesystem holding dir to disk.
+func syncFS(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
 // DiskUsage returns the blocks and inodes used by the tree at dir, counting
 // hardlinked files once.
 func DiskUsage(dir string) (snapshot.Usage, error) {
