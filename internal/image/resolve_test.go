@@ -13,6 +13,8 @@ import (
 
 func contentGCDefaults() content.GCOptions { return content.GCOptions{} }
 
+type contentInfo = content.Info
+
 func putJSON(t *testing.T, s *Store, v any) ocispec.Descriptor {
 	t.Helper()
 	b, _ := json.Marshal(v)
