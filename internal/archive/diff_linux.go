@@ -34,14 +34,19 @@ type DiffOptions struct {
 // and mtime, and by content when mtimes have no sub-second part (such as
 // files extracted from a tar). Entries are sorted; times are whole seconds.
 func Diff(ctx context.Context, lower, upper string, w io.Writer, opts DiffOptions) error {
+	src, err := openTree(upper)
+	if err != nil {
+		return fmt.Errorf("diff: %w", err)
+	}
+	defer src.close()
 	d := &differ{
 		ctx:     ctx,
 		lower:   lower,
 		upper:   upper,
-		tw:      newTarWriter(w, opts.SourceDateEpoch, opts.UpperIsOverlay),
+		src:     src,
+		tw:      newTarWriter(w, src, opts.SourceDateEpoch, opts.UpperIsOverlay),
 		emitted: map[string]bool{},
 	}
-	var err error
 	if opts.UpperIsOverlay {
 		err = d.overlayDir("")
 	} else {
@@ -56,7 +61,12 @@ func Diff(ctx context.Context, lower, upper string, w io.Writer, opts DiffOption
 // Tar writes the whole tree under root as a tar to w: entries sorted and
 // named relative to root, without an entry for root itself.
 func Tar(ctx context.Context, root string, w io.Writer) error {
-	d := &differ{ctx: ctx, upper: root, tw: newTarWriter(w, nil, false), emitted: map[string]bool{}}
+	src, err := openTree(root)
+	if err != nil {
+		return fmt.Errorf("tar: %w", err)
+	}
+	defer src.close()
+	d := &differ{ctx: ctx, upper: root, src: src, tw: newTarWriter(w, src, nil, false), emitted: map[string]bool{}}
 	if err := d.tree(""); err != nil {
 		return err
 	}
@@ -66,6 +76,7 @@ func Tar(ctx context.Context, root string, w io.Writer) error {
 type differ struct {
 	ctx          context.Context
 	lower, upper string
+	src          *tree // upper, for reading
 	tw           *tarWriter
 	emitted      map[string]bool // directories written, for ensureParents
 }
@@ -115,7 +126,7 @@ func (d *differ) ensureParents(rel string) error {
 
 // tree writes everything below directory rel of upper.
 func (d *differ) tree(rel string) error {
-	names, err := readDirNames(d.upperPath(rel))
+	names, err := d.src.readDir(rel)
 	if err != nil {
 		return err
 	}
@@ -139,7 +150,7 @@ func (d *differ) tree(rel string) error {
 
 // overlayDir writes directory rel of an overlay upper dir.
 func (d *differ) overlayDir(rel string) error {
-	names, err := readDirNames(d.upperPath(rel))
+	names, err := d.src.readDir(rel)
 	if err != nil {
 		return err
 	}
@@ -176,7 +187,7 @@ func (d *differ) overlayDir(rel string) error {
 
 // plainDir compares directory rel of upper with lower's.
 func (d *differ) plainDir(rel string) error {
-	upperNames, err := readDirNames(d.upperPath(rel))
+	upperNames, err := d.src.readDir(rel)
 	if err != nil {
 		return err
 	}

@@ -22,10 +22,12 @@ type tarWriter struct {
 	overlay bool // skip overlayfs' private xattrs
 	inodes  map[[2]uint64]string
 	buf     []byte
+	src     *tree // file contents are read from here, by entry name
 }
 
-func newTarWriter(w io.Writer, epoch *time.Time, overlay bool) *tarWriter {
+func newTarWriter(w io.Writer, src *tree, epoch *time.Time, overlay bool) *tarWriter {
 	return &tarWriter{
+		src:     src,
 		tw:      tar.NewWriter(w),
 		epoch:   epoch,
 		overlay: overlay,
@@ -146,7 +148,7 @@ func (t *tarWriter) add(p, name string, st *unix.Stat_t) error {
 	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
 		return nil
 	}
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	f, err := t.src.open(name, 0)
 	if err != nil {
 		return err
 	}
