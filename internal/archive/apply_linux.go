@@ -22,6 +22,12 @@ type ApplyOptions struct {
 	// that overlayfs will stack. When false (plain-copy snapshots)
 	// whiteouts delete the lower files from root directly.
 	Overlay bool
+	// Parents are the lower dirs under root, newest first (overlay only;
+	// see snapshot.LowerDirs). A directory that an entry needs but root
+	// lacks is then created with the mode, owner, xattrs and times it has
+	// in the nearest lower dir, so that the merged view keeps them;
+	// without Parents it is created root-owned with mode 0755.
+	Parents []string
 }
 
 const (
@@ -144,8 +150,13 @@ func (a *applier) openDir(rel string, create bool) (int, error) {
 		return -1, err
 	}
 	err = unix.Mkdirat(pfd, base, 0o755)
+	if err == nil && a.opts.Overlay {
+		err = a.copyParentDir(pfd, base, rel)
+	} else if errors.Is(err, unix.EEXIST) {
+		err = nil
+	}
 	unix.Close(pfd)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
+	if err != nil {
 		return -1, fmt.Errorf("create directory %s: %w", rel, err)
 	}
 	fd, err = unix.Openat2(a.rootfd, rel, how)
@@ -153,6 +164,63 @@ func (a *applier) openDir(rel string, create bool) (int, error) {
 		return -1, fmt.Errorf("open directory %s in root: %w", rel, err)
 	}
 	return fd, nil
+}
+
+// copyParentDir gives the directory base in pfd, just created for rel,
+// the metadata of rel in the nearest lower dir that has it.
+func (a *applier) copyParentDir(pfd int, base, rel string) error {
+	for _, lower := range a.opts.Parents {
+		lfd, err := unix.Open(lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open lower dir: %w", err)
+		}
+		fd, err := unix.Openat2(lfd, rel, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		unix.Close(lfd)
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("look up %s in lower dir: %w", rel, err)
+		}
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return fmt.Errorf("stat %s in lower dir: %w", rel, err)
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
+			return nil // deleted in that layer: nothing to copy
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return nil // shadowed by a non-directory: ours replaces it
+		}
+		if err := unix.Fchownat(pfd, base, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown: %w", err)
+		}
+		// The trailing slash resolves the fd's magic link to the directory.
+		xattrs, err := listXattrs(fmt.Sprintf("/proc/self/fd/%d/", fd))
+		if err != nil {
+			return err
+		}
+		for name, value := range xattrs {
+			if strings.HasPrefix(name, overlayXattr) {
+				continue
+			}
+			if err := setXattrAt(pfd, base, name, []byte(value)); err != nil &&
+				!errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EPERM) {
+				return err
+			}
+		}
+		if err := unix.Fchmodat(pfd, base, st.Mode&0o7777, 0); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
+		a.dirTimes = append(a.dirTimes, dirTime{rel: rel,
+			atime: time.Unix(st.Atim.Unix()), mtime: time.Unix(st.Mtim.Unix())})
+		return nil
+	}
+	return nil
 }
 
 func (a *applier) entry(hdr *tar.Header, r io.Reader) error {

@@ -221,3 +221,27 @@ func TestApplyCanceled(t *testing.T) {
 		t.Errorf("Apply with a canceled context succeeded")
 	}
 }
+
+func TestApplyOverlayParents(t *testing.T) {
+	lower, upper := t.TempDir(), t.TempDir()
+	home := dir("home")
+	home.mode, home.uid, home.gid = 0o700, 1000, 1000
+	home.xattrs = map[string]string{"user.origin": "lower"}
+	mustApply(t, lower, false, dir("var"), home, file("home/old", "old"))
+	_, _, err := Apply(context.Background(), upper, bytes.NewReader(makeTar(t, file("home/new", "new"), file("home/.wh.old", ""), file("etc/x", "x"))),
+		ApplyOptions{Overlay: true, Parents: []string{t.TempDir(), lower}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := lstatT(t, filepath.Join(upper, "home"))
+	if st.Mode != unix.S_IFDIR|0o700 || st.Uid != 1000 || st.Gid != 1000 || st.Mtim.Sec != testTime.Unix() {
+		t.Errorf("home in upper: mode %o uid %d gid %d mtime %d; want the lower's", st.Mode, st.Uid, st.Gid, st.Mtim.Sec)
+	}
+	if v, err := getXattr(filepath.Join(upper, "home"), "user.origin"); err != nil || string(v) != "lower" {
+		t.Errorf("home xattr = %q, %v", v, err)
+	}
+	// Directories no lower has get the defaults.
+	if st := lstatT(t, filepath.Join(upper, "etc")); st.Mode != unix.S_IFDIR|0o755 || st.Uid != 0 {
+		t.Errorf("etc: mode %o uid %d", st.Mode, st.Uid)
+	}
+}

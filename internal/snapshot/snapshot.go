@@ -90,3 +90,15 @@ type Snapshotter interface {
 	// Close releases the snapshotter's resources.
 	Close() error
 }
+
+// LowerDirs returns the lower dirs, newest first, of the active snapshot
+// key when sn stacks layers with overlayfs, for archive.ApplyOptions.Parents;
+// it returns nil for snapshotters without lower dirs.
+func LowerDirs(ctx context.Context, sn Snapshotter, key string) ([]string, error) {
+	if l, ok := sn.(interface {
+		LowerDirs(ctx context.Context, key string) ([]string, error)
+	}); ok {
+		return l.LowerDirs(ctx, key)
+	}
+	return nil, nil
+}

@@ -301,5 +301,32 @@ func (s *Snapshotter) UpperDir(ctx context.Context, key string) (string, bool, e
 	return FSDir(s.root, id), s.driver.Overlay(), nil
 }
 
+// LowerDirs returns the FSDirs of the parents of snapshot key, newest
+// first, when the driver stacks them with overlayfs (see snapshot.LowerDirs).
+func (s *Snapshotter) LowerDirs(ctx context.Context, key string) ([]string, error) {
+	if !s.driver.Overlay() {
+		return nil, nil
+	}
+	var dirs []string
+	err := s.store.View(func(db *DB) error {
+		rec, err := db.Get(key)
+		if err != nil {
+			return err
+		}
+		parents, err := db.ParentIDs(rec.Parent)
+		if err != nil {
+			return err
+		}
+		for _, id := range parents {
+			dirs = append(dirs, FSDir(s.root, id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lower dirs of %q: %w", key, err)
+	}
+	return dirs, nil
+}
+
 // Close implements snapshot.Snapshotter; it holds no resources between calls.
 func (s *Snapshotter) Close() error { return nil }

@@ -41,6 +41,7 @@ func Run(t *testing.T, newSnapshotter func(t *testing.T, root string) snapshot.S
 		{"Usage", testUsage},
 		{"RemoveChain", testRemoveChain},
 		{"LayerStack", testLayerStack},
+		{"ParentDirMetadata", testParentDirMetadata},
 		{"ManyLayers", testManyLayers},
 		{"Reopen", testReopen},
 		{"ConcurrentInstances", testConcurrentInstances},
@@ -113,6 +114,12 @@ func layerTar(t *testing.T, entries []entry) []byte {
 // upper dir and commits it as name.
 func commitLayer(t *testing.T, s snapshot.Snapshotter, name, parent string, entries ...entry) {
 	t.Helper()
+	commitTar(t, s, name, parent, layerTar(t, entries))
+}
+
+// commitTar is commitLayer with a ready-made layer tar.
+func commitTar(t *testing.T, s snapshot.Snapshotter, name, parent string, layer []byte) {
+	t.Helper()
 	ctx := context.Background()
 	key := "extract-" + name
 	if _, err := s.Prepare(ctx, key, parent, nil); err != nil {
@@ -122,7 +129,11 @@ func commitLayer(t *testing.T, s snapshot.Snapshotter, name, parent string, entr
 	if err != nil {
 		t.Fatalf("upper dir of %s: %v", key, err)
 	}
-	if _, _, err := archive.Apply(ctx, dir, bytes.NewReader(layerTar(t, entries)), archive.ApplyOptions{Overlay: overlay}); err != nil {
+	parents, err := snapshot.LowerDirs(ctx, s, key)
+	if err != nil {
+		t.Fatalf("lower dirs of %s: %v", key, err)
+	}
+	if _, _, err := archive.Apply(ctx, dir, bytes.NewReader(layer), archive.ApplyOptions{Overlay: overlay, Parents: parents}); err != nil {
 		t.Fatalf("apply layer %s: %v", name, err)
 	}
 	if err := s.Commit(ctx, name, key, nil); err != nil {
@@ -465,6 +476,43 @@ func testLayerStack(t *testing.T, newSnapshotter NewFunc) {
 			t.Errorf("l2 etc/passwd = %q", got)
 		}
 	})
+}
+
+// testParentDirMetadata checks that a layer writing into a directory of
+// a lower layer, without an entry for the directory itself, keeps the
+// directory's mode and owner.
+func testParentDirMetadata(t *testing.T, newSnapshotter NewFunc) {
+	ctx := context.Background()
+	s, _ := open(t, newSnapshotter)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, hdr := range []*tar.Header{
+		{Name: "home/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "home/user/", Typeflag: tar.TypeDir, Mode: 0o750, Uid: 1000, Gid: 1001},
+		{Name: "home/user/a", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 1000, Gid: 1001},
+	} {
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.Close()
+	commitTar(t, s, "l1", "", buf.Bytes())
+	commitLayer(t, s, "l2", "l1", entry{"home/user/b", "b"}, entry{"home/user/.wh.a", ""})
+	mounts, err := s.View(ctx, "view", "l2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := mountAt(t, mounts)
+	if got := fmt.Sprint(listDir(t, filepath.Join(dir, "home/user"))); got != "[b]" {
+		t.Errorf("home/user has %s", got)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(dir, "home/user"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode != unix.S_IFDIR|0o750 || st.Uid != 1000 || st.Gid != 1001 {
+		t.Errorf("home/user: mode %o owner %d:%d, want the lower layer's 40750 1000:1001", st.Mode, st.Uid, st.Gid)
+	}
 }
 
 // testManyLayers mounts a stack of 130 layers: more lower dirs than fit in
