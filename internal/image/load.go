@@ -10,6 +10,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/berth-project/berth/internal/archive"
 	"github.com/berth-project/berth/internal/content"
@@ -93,11 +94,18 @@ func cleanArchivePath(p string) string {
 	return strings.TrimPrefix(path.Clean("/"+p), "/")
 }
 
-func (l *loader) readArchive(ctx context.Context, r io.Reader) error {
+func (l *loader) readArchive(ctx context.Context, r io.Reader) (err error) {
 	cr := &countingReader{r: r}
 	tr := tar.NewReader(cr)
 	br := bufio.NewReaderSize(nil, 1<<16)
+	copyBuf := make([]byte, 1<<20)
 	seq := 0
+	cm := newCommitter(ctx, l)
+	defer func() {
+		if werr := cm.wait(); err == nil {
+			err = werr
+		}
+	}()
 	var dataEnd int64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -158,19 +166,109 @@ func (l *loader) readArchive(ctx context.Context, r io.Reader) error {
 		f := archiveFile{size: hdr.Size, compression: archive.DetectCompression(head)}
 		if expected != "" && l.s.cs.Exists(expected) {
 			f.digest = expected
-			l.files[name] = f
+			cm.record(name, f)
 			continue // already stored; tar skips the data
 		}
 		seq++
-		ref := fmt.Sprintf("load-%s-%d", loadID(), seq)
-		dgst, _, err := l.s.cs.WriteBlob(ctx, ref, br, expected, hdr.Size, nil)
+		w, err := l.s.cs.Writer(ctx, fmt.Sprintf("load-%s-%d", loadID(), seq), expected, hdr.Size)
+		if errors.Is(err, content.ErrAlreadyExists) {
+			f.digest = expected
+			cm.record(name, f)
+			continue
+		}
 		if err != nil {
-			l.s.cs.Abort(ctx, ref)
 			return fmt.Errorf("store %s: %w", name, err)
 		}
-		f.digest = dgst
-		l.files[name] = f
+		if _, err := io.CopyBuffer(w, br, copyBuf); err != nil {
+			w.Close()
+			l.s.cs.Abort(ctx, w.Ref())
+			return fmt.Errorf("store %s: %w", name, err)
+		}
+		if err := cm.commit(name, f, w); err != nil {
+			return err
+		}
 	}
+}
+
+// committer verifies, fsyncs and publishes ingests in the background, so
+// that the disk flush of one file overlaps reading the next.
+type committer struct {
+	ctx  context.Context
+	l    *loader
+	jobs chan commitJob
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
+}
+
+type commitJob struct {
+	name string
+	f    archiveFile
+	w    *content.Writer
+}
+
+func newCommitter(ctx context.Context, l *loader) *committer {
+	c := &committer{ctx: ctx, l: l, jobs: make(chan commitJob, 4), done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+func (c *committer) run() {
+	defer close(c.done)
+	for j := range c.jobs {
+		if c.failed() != nil {
+			j.w.Close()
+			c.l.s.cs.Abort(c.ctx, j.w.Ref())
+			continue
+		}
+		d, err := j.w.Commit(c.ctx, nil)
+		if err != nil && !errors.Is(err, content.ErrAlreadyExists) {
+			c.setErr(fmt.Errorf("store %s: %w", j.name, err))
+			continue
+		}
+		j.f.digest = d
+		c.mu.Lock()
+		c.l.files[j.name] = j.f
+		c.mu.Unlock()
+	}
+}
+
+func (c *committer) failed() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *committer) setErr(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// commit queues w; it returns the first error of an earlier commit.
+func (c *committer) commit(name string, f archiveFile, w *content.Writer) error {
+	if err := c.failed(); err != nil {
+		w.Close()
+		c.l.s.cs.Abort(c.ctx, w.Ref())
+		return err
+	}
+	c.jobs <- commitJob{name: name, f: f, w: w}
+	return nil
+}
+
+func (c *committer) record(name string, f archiveFile) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.l.files[name] = f
+}
+
+// wait drains the queue and returns the first error.
+func (c *committer) wait() error {
+	close(c.jobs)
+	<-c.done
+	return c.failed()
 }
 
 // file resolves links and returns the stored file at p.
