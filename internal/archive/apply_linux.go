@@ -273,7 +273,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	if hdr.Typeflag == tar.TypeLink {
 		// A hardlink shares the metadata of its target.
-		a.unpacked[rel] = true
+		a.markUnpacked(rel)
 		return nil
 	}
 	if wasWhiteout && hdr.Typeflag == tar.TypeDir && a.opts.Overlay {
@@ -285,8 +285,16 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	if err := a.setMetadata(pfd, base, rel, hdr); err != nil {
 		return err
 	}
-	a.unpacked[rel] = true
+	a.markUnpacked(rel)
 	return nil
+}
+
+// markUnpacked records that this layer wrote rel, and so holds its parents.
+func (a *applier) markUnpacked(rel string) {
+	for rel != "." && !a.unpacked[rel] {
+		a.unpacked[rel] = true
+		rel, _ = splitRel(rel)
+	}
 }
 
 func (a *applier) create(pfd int, base, rel string, hdr *tar.Header, r io.Reader) error {
@@ -438,6 +446,11 @@ func (a *applier) whiteout(dir, base string) error {
 	name := strings.TrimPrefix(base, whiteoutPrefix)
 	if name == "" || name == "." || name == ".." {
 		return fmt.Errorf("invalid whiteout %q", base)
+	}
+	if target := path.Join(dir, name); a.unpacked[target] {
+		// A whiteout hides lower layers only, never an entry of its own
+		// layer (OCI image spec).
+		return nil
 	}
 	if a.opts.Overlay {
 		fd, err := a.openDir(dir, true)

@@ -245,3 +245,33 @@ func TestApplyOverlayParents(t *testing.T) {
 		t.Errorf("etc: mode %o uid %d", st.Mode, st.Uid)
 	}
 }
+
+func TestApplyOpaqueKeepsOwnLayer(t *testing.T) {
+	for _, overlay := range []bool{false, true} {
+		t.Run(fmt.Sprint("overlay=", overlay), func(t *testing.T) {
+			root := t.TempDir()
+			if !overlay {
+				mustApply(t, root, false, dir("d"), file("d/old", "old"), dir("d/sub"), file("d/sub/old", "old"), file("keep", "lower"))
+			}
+			mustApply(t, root, overlay,
+				file("d/sub/new", "new"), // parents created implicitly
+				file("d/.wh..wh..opq", ""),
+				file("own", "own"),
+				file(".wh.own", ""), // same-layer whiteouts hide nothing of their layer
+			)
+			got := describe(t, root)
+			for _, p := range []string{"d/sub/new", "own"} {
+				if _, ok := got[p]; !ok {
+					t.Errorf("%s was removed", p)
+				}
+			}
+			if !overlay {
+				for _, p := range []string{"d/old", "d/sub/old"} {
+					if _, ok := got[p]; ok {
+						t.Errorf("%s survived the opaque marker", p)
+					}
+				}
+			}
+		})
+	}
+}
