@@ -170,9 +170,16 @@ func (t *tarWriter) xattrs(p string) (map[string]string, error) {
 		return nil, err
 	}
 	for k := range all {
-		if t.overlay && strings.HasPrefix(k, overlayXattr) {
-			delete(all, k)
+		if !t.overlay || !strings.HasPrefix(k, overlayXattr) {
+			continue
 		}
+		switch k {
+		case overlayXattr + "redirect", overlayXattr + "metacopy":
+			// The data lives in a lower layer: this upper dir alone
+			// cannot express the change.
+			return nil, fmt.Errorf("%s has overlay xattr %s (mounted with redirect_dir or metacopy on); cannot diff it", p, k)
+		}
+		delete(all, k)
 	}
 	return all, nil
 }

@@ -28,8 +28,13 @@ func NewOverlay(root string) (snapshot.Snapshotter, error) {
 	// With the inodes index on, reusing an upper dir with other lowers
 	// (after a crash, or a lower shared by many mounts) can fail; turn it
 	// off where the kernel has it, like containerd.
-	if _, err := os.Stat("/sys/module/overlay/parameters/index"); err == nil {
-		d.extra = append(d.extra, "index=off")
+	// Renamed directories (redirect_dir) and metadata-only copy-ups
+	// (metacopy) would leave upper dirs that archive.Diff cannot turn
+	// into layers: keep them off even where the kernel defaults them on.
+	for _, opt := range []string{"index", "redirect_dir", "metacopy"} {
+		if _, err := os.Stat("/sys/module/overlay/parameters/" + opt); err == nil {
+			d.extra = append(d.extra, opt+"=off")
+		}
 	}
 	s, err := storage.New(root, d)
 	if err != nil {

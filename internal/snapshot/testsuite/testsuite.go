@@ -42,6 +42,7 @@ func Run(t *testing.T, newSnapshotter func(t *testing.T, root string) snapshot.S
 		{"RemoveChain", testRemoveChain},
 		{"LayerStack", testLayerStack},
 		{"ParentDirMetadata", testParentDirMetadata},
+		{"DiffCommit", testDiffCommit},
 		{"ManyLayers", testManyLayers},
 		{"Reopen", testReopen},
 		{"ConcurrentInstances", testConcurrentInstances},
@@ -512,6 +513,94 @@ func testParentDirMetadata(t *testing.T, newSnapshotter NewFunc) {
 	}
 	if st.Mode != unix.S_IFDIR|0o750 || st.Uid != 1000 || st.Gid != 1001 {
 		t.Errorf("home/user: mode %o owner %d:%d, want the lower layer's 40750 1000:1001", st.Mode, st.Uid, st.Gid)
+	}
+}
+
+// contents maps each path under dir to its type, mode and content.
+func contents(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		desc := info.Mode().String()
+		if info.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += " " + string(b)
+		}
+		out[rel] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// testDiffCommit changes a container's snapshot through its mounts, turns
+// the change into a layer with archive.Diff, and checks that the layer
+// applied on the same parent reproduces the container's tree.
+func testDiffCommit(t *testing.T, newSnapshotter NewFunc) {
+	ctx := context.Background()
+	s, _ := open(t, newSnapshotter)
+	commitLayer(t, s, "base", "",
+		entry{"etc/", ""}, entry{"etc/passwd", "root"}, entry{"etc/skel/", ""}, entry{"etc/skel/.profile", "p"},
+		entry{"bin/", ""}, entry{"bin/sh", "sh"}, entry{"var/", ""}, entry{"var/log/", ""}, entry{"var/log/old", "old"})
+	mounts, err := s.Prepare(ctx, "container", "base", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootfs := mountAt(t, mounts)
+	writeFile(t, filepath.Join(rootfs, "etc/passwd"), "root\nuser")
+	writeFile(t, filepath.Join(rootfs, "home/user/.bashrc"), "rc")
+	for _, p := range []string{"etc/skel", "var/log/old"} {
+		if err := os.RemoveAll(filepath.Join(rootfs, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(rootfs, "bin/sh"), 0o4755); err != nil {
+		t.Fatal(err)
+	}
+	// Replace a directory of the parent with a new one of the same name.
+	if err := os.RemoveAll(filepath.Join(rootfs, "var/log")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(rootfs, "var/log/new"), "new")
+	want := contents(t, rootfs)
+	unmount(t, rootfs)
+
+	upper, overlay, err := s.UpperDir(ctx, "container")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lower := ""
+	if !overlay {
+		mounts, err := s.View(ctx, "base-view", "base", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lower = mountAt(t, mounts)
+	}
+	var layer bytes.Buffer
+	if err := archive.Diff(ctx, lower, upper, &layer, archive.DiffOptions{UpperIsOverlay: overlay}); err != nil {
+		t.Fatalf("Diff: %v", err)
+	}
+	commitTar(t, s, "committed", "base", layer.Bytes())
+	mounts, err = s.View(ctx, "check", "committed", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := contents(t, mountAt(t, mounts))
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("committed layer shows\n%v\nthe container had\n%v", got, want)
 	}
 }
 
