@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -20,10 +21,11 @@ type Benchmark struct {
 
 // Env is what the benchmarks get from the command line.
 type Env struct {
-	Berth   string        // absolute path of the berth binary ("" or missing: not measured)
-	Timeout time.Duration // time limit of one run
-	Log     io.Writer     // progress and errors
-	TmpDir  string        // where bundles and state go ("": the default temp dir)
+	Ctx     context.Context // done when the user interrupts: stop measuring
+	Berth   string          // absolute path of the berth binary ("" or missing: not measured)
+	Timeout time.Duration   // time limit of one run
+	Log     io.Writer       // progress and errors
+	TmpDir  string          // where bundles and state go ("": the default temp dir)
 }
 
 // Contender is one program being measured in a benchmark.
@@ -45,60 +47,75 @@ type Contender struct {
 // Result holds the measurements of one contender.
 type Result struct {
 	Contender
-	Samples []time.Duration
-	Err     error  // why measuring stopped early, if it did
-	ErrAt   string // where it failed: "setup", "warm-up run", "run 3"
+	Samples  []time.Duration
+	Failures int    // failed runs, not counted in Samples
+	Err      error  // the first failure
+	ErrAt    string // where it happened: "setup", "warm-up run 1", "run 3"
+	Dropped  bool   // measuring stopped: setup failed or too many failed runs
 }
 
-// OK reports whether the contender ran every measured run.
+// OK reports whether the contender completed n measured runs.
 func (r *Result) OK(n int) bool {
-	return r.Unavailable == "" && r.Err == nil && len(r.Samples) == n
+	return r.Unavailable == "" && !r.Dropped && len(r.Samples) == n
 }
 
-// Measure runs the contenders interleaved: warm-up runs first, then n
-// measured runs, each round visiting every contender once in order. A
-// contender that fails is dropped from later rounds; the others go on.
-func Measure(contenders []Contender, n, warmup int, log io.Writer) []*Result {
+// Measure runs the contenders interleaved: each round visits every
+// contender once, in order, until each has done its warm-up runs and n
+// measured runs. A failed run is not counted and is made up for in a later
+// round (engines have flaky runs too); a contender whose runs fail
+// maxFailures times is dropped, and the others go on. Measuring stops early
+// when ctx is done.
+func Measure(ctx context.Context, contenders []Contender, n, warmup, maxFailures int, log io.Writer) []*Result {
 	results := make([]*Result, len(contenders))
+	warm := make([]int, len(contenders))
 	for i, c := range contenders {
 		results[i] = &Result{Contender: c}
 		switch {
 		case c.Unavailable != "":
 			fmt.Fprintf(log, "   %s: not measured: %s\n", c.Name, c.Unavailable)
 		case c.SetupErr != nil:
-			results[i].Err, results[i].ErrAt = c.SetupErr, "setup"
+			r := results[i]
+			r.Err, r.ErrAt, r.Dropped = c.SetupErr, "setup", true
 			fmt.Fprintf(log, "   %s: FAILED at setup: %v\n", c.Name, c.SetupErr)
 		}
 	}
-	seq := 0
-	for round := -warmup; round < n; round++ {
-		for _, r := range results {
-			if r.Unavailable != "" || r.Err != nil {
+	for seq := 0; ctx.Err() == nil; seq++ {
+		ran := false
+		for i, r := range results {
+			if r.Unavailable != "" || r.Dropped || ctx.Err() != nil || (warm[i] >= warmup && len(r.Samples) >= n) {
 				continue
+			}
+			ran = true
+			at := fmt.Sprintf("run %d", len(r.Samples)+1)
+			if warm[i] < warmup {
+				at = fmt.Sprintf("warm-up run %d", warm[i]+1)
 			}
 			d, err := r.Run(seq)
 			if err != nil {
-				r.Err, r.ErrAt = err, runName(round)
-				fmt.Fprintf(log, "   %s: FAILED at %s: %v\n", r.Name, r.ErrAt, err)
+				r.Failures++
+				if r.Err == nil {
+					r.Err, r.ErrAt = err, at
+				}
+				if r.Failures >= maxFailures {
+					r.Dropped = true
+				}
+				fmt.Fprintf(log, "   %s: failed at %s (failure %d of at most %d): %v\n", r.Name, at, r.Failures, maxFailures, err)
 				continue
 			}
-			if round >= 0 {
-				r.Samples = append(r.Samples, d)
+			if warm[i] < warmup {
+				warm[i]++
+				continue
+			}
+			r.Samples = append(r.Samples, d)
+			if k := len(r.Samples); k%5 == 0 || k == n {
+				fmt.Fprintf(log, "   %s: %d/%d runs\n", r.Name, k, n)
 			}
 		}
-		seq++
-		if round >= 0 && (round+1)%5 == 0 {
-			fmt.Fprintf(log, "   %d/%d runs\n", round+1, n)
+		if !ran {
+			break
 		}
 	}
 	return results
-}
-
-func runName(round int) string {
-	if round < 0 {
-		return "warm-up run"
-	}
-	return fmt.Sprintf("run %d", round+1)
 }
 
 func absPath(p string) (string, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,7 +34,7 @@ Target (issue 4): berth ≤ 50 ms.`,
 		Setup: func(env Env) ([]Contender, func(), error) {
 			return setupEngines(env, func(e engineCLI) func(int) (time.Duration, error) {
 				return func(int) (time.Duration, error) {
-					return timeCmd(env.Timeout, e.cmd("run", "--rm", "--network", "none", benchImage, "true")...)
+					return timeCmd(env.Ctx, env.Timeout, e.cmd("run", "--rm", "--network", "none", benchImage, "true")...)
 				}
 			})
 		},
@@ -65,6 +66,17 @@ type engineCLI struct {
 }
 
 func (e engineCLI) cmd(args ...string) []string { return append([]string{e.bin}, args...) }
+
+// rm returns the command that force-removes containers at once. podman's
+// rm -f first sends the stop signal and waits its stop timeout (10 s; sleep
+// as pid 1 ignores SIGTERM): -t 0 kills at once, as docker's rm -f does.
+func (e engineCLI) rm(names ...string) []string {
+	args := []string{"rm", "-f"}
+	if e.name == "podman" {
+		args = append(args, "-t", "0")
+	}
+	return e.cmd(append(args, names...)...)
+}
 
 // namePrefix is the prefix of the containers this process names.
 func (e engineCLI) namePrefix() string { return fmt.Sprintf("bench-%s-%d-", e.name, os.Getpid()) }
@@ -136,7 +148,7 @@ func makeRootfsTar(tmp, dst string) error {
 	if err := testbundle.Rootfs(dir); err != nil {
 		return fmt.Errorf("busybox rootfs for the image: %w", err)
 	}
-	if _, err := timeCmd(2*time.Minute, "tar", "-C", dir, "-cf", dst, "."); err != nil {
+	if _, err := timeCmd(context.Background(), 2*time.Minute, "tar", "-C", dir, "-cf", dst, "."); err != nil {
 		return fmt.Errorf("tar the image rootfs: %w", err)
 	}
 	return nil
@@ -149,7 +161,7 @@ func ensureImage(env Env, e engineCLI, rootfsTar string) error {
 	if hasImage(e) {
 		return nil
 	}
-	_, importErr := timeCmd(5*time.Minute, e.cmd("import",
+	_, importErr := timeCmd(env.Ctx, 5*time.Minute, e.cmd("import",
 		"-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"-c", `CMD ["sh"]`, rootfsTar, benchImage)...)
 	if importErr == nil && hasImage(e) {
@@ -162,11 +174,11 @@ func ensureImage(env Env, e engineCLI, rootfsTar string) error {
 		}
 		saved := filepath.Join(filepath.Dir(rootfsTar), src+"-image.tar")
 		if _, err := os.Stat(saved); err != nil {
-			if _, err := timeCmd(5*time.Minute, src, "save", "-o", saved, benchImage); err != nil {
+			if _, err := timeCmd(env.Ctx, 5*time.Minute, src, "save", "-o", saved, benchImage); err != nil {
 				continue
 			}
 		}
-		if _, err := timeCmd(5*time.Minute, e.cmd("load", "-i", saved)...); err == nil && hasImage(e) {
+		if _, err := timeCmd(env.Ctx, 5*time.Minute, e.cmd("load", "-i", saved)...); err == nil && hasImage(e) {
 			fmt.Fprintf(env.Log, "   %s: loaded %s from %s save\n", e.name, benchImage, src)
 			return nil
 		}
@@ -225,14 +237,14 @@ func startParallel(env Env, e engineCLI, seq int) (time.Duration, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[k] = timeCmd(env.Timeout, e.cmd("run", "-d", "--network", "none", "--name", name, benchImage, "sleep", "3600")...)
+			_, errs[k] = timeCmd(env.Ctx, env.Timeout, e.cmd("run", "-d", "--network", "none", "--name", name, benchImage, "sleep", "3600")...)
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 
 	running, inspectErr := output(time.Minute, e.cmd(append([]string{"inspect", "--format", "{{.State.Running}}"}, names...)...)...)
-	if _, err := timeCmd(5*time.Minute, e.cmd(append([]string{"rm", "-f"}, names...)...)...); err != nil {
+	if _, err := timeCmd(context.Background(), 5*time.Minute, e.rm(names...)...); err != nil {
 		fmt.Fprintf(env.Log, "   %s: remove: %v\n", e.name, err)
 	}
 	for _, err := range errs {
@@ -258,7 +270,7 @@ func removeNamed(env Env, e engineCLI) {
 	}
 	ids := strings.Fields(out)
 	fmt.Fprintf(env.Log, "   %s: removing %d leftover containers\n", e.name, len(ids))
-	if _, err := timeCmd(5*time.Minute, e.cmd(append([]string{"rm", "-f"}, ids...)...)...); err != nil {
+	if _, err := timeCmd(context.Background(), 5*time.Minute, e.rm(ids...)...); err != nil {
 		fmt.Fprintf(env.Log, "   %s: %v\n", e.name, err)
 	}
 }

@@ -13,10 +13,11 @@ import (
 
 // timeCmd runs argv with stdin from /dev/null and returns how long it took,
 // from just before the start to the end of the wait. The command runs in its
-// own process group, killed as a whole after timeout. On failure the error
+// own process group, killed as a whole after timeout or when parent is
+// done. On failure the error
 // carries the tail of its output.
-func timeCmd(timeout time.Duration, argv ...string) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+func timeCmd(parent context.Context, timeout time.Duration, argv ...string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var out bytes.Buffer
@@ -29,7 +30,9 @@ func timeCmd(timeout time.Duration, argv ...string) (time.Duration, error) {
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(parent.Err(), context.Canceled) {
+			err = fmt.Errorf("interrupted: %w", err)
+		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("timed out after %s: %w", timeout, err)
 		}
 		return d, fmt.Errorf("%s: %w%s", strings.Join(argv, " "), err, outputTail(out.String()))

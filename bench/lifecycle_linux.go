@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -73,7 +74,7 @@ func setupLifecycle(env Env) ([]Contender, func(), error) {
 			c.Version = runtimeVersion(env, argv)
 			c.Run = func(seq int) (time.Duration, error) {
 				id := fmt.Sprintf("bench-%s-%d-%d", name, os.Getpid(), seq)
-				return timeCmd(env.Timeout, r.cmd("run", "--bundle", bundle, id)...)
+				return timeCmd(env.Ctx, env.Timeout, r.cmd("run", "--bundle", bundle, id)...)
 			}
 		}
 		contenders = append(contenders, c)
@@ -163,7 +164,7 @@ func removeLeftovers(env Env, r runtimeCLI) {
 	}
 	for _, id := range strings.Fields(out) {
 		fmt.Fprintf(env.Log, "   %s: left container %s behind; deleting it\n", r.name, id)
-		if _, err := timeCmd(30*time.Second, r.cmd("delete", "--force", id)...); err != nil {
+		if _, err := timeCmd(context.Background(), 30*time.Second, r.cmd("delete", "--force", id)...); err != nil {
 			fmt.Fprintf(env.Log, "   %s: %v\n", r.name, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -25,7 +26,7 @@ func TestRuntimeLifecyclePeers(t *testing.T) {
 	if len(have) == 0 {
 		t.Skip("neither runc nor crun installed (hack/install-peers.sh)")
 	}
-	env := Env{Berth: "", Timeout: time.Minute, Log: io.Discard, TmpDir: t.TempDir()}
+	env := Env{Ctx: context.Background(), Berth: "", Timeout: time.Minute, Log: io.Discard, TmpDir: t.TempDir()}
 	cs, cleanup, err := setupLifecycle(env)
 	if err != nil {
 		if cleanup != nil {
@@ -33,7 +34,7 @@ func TestRuntimeLifecyclePeers(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	res := Measure(cs, 2, 0, io.Discard)
+	res := Measure(context.Background(), cs, 2, 0, 1, io.Discard)
 	cleanup()
 	for _, r := range res {
 		switch {

@@ -14,12 +14,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -37,6 +40,7 @@ func run(args []string) error {
 	n := fs.Int("n", 20, "measured runs per contender (at least 1; the reports need 20)")
 	warmup := fs.Int("warmup", 1, "unmeasured runs per contender before measuring")
 	out := fs.String("out", "docs/benchmarks.md", "markdown file whose sections are rewritten (\"-\": print only)")
+	maxFailures := fs.Int("max-failures", 3, "failed runs after which a contender is dropped (failed runs are not counted)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "time limit of one run")
 	list := fs.Bool("list", false, "list the benchmarks and exit")
 	if err := fs.Parse(args); err != nil {
@@ -47,6 +51,9 @@ func run(args []string) error {
 			fmt.Printf("%-20s %s\n", b.Name, b.Title)
 		}
 		return nil
+	}
+	if *maxFailures < 1 {
+		return fmt.Errorf("-max-failures must be at least 1, got %d", *maxFailures)
 	}
 	if *n < 1 {
 		return fmt.Errorf("-n must be at least 1, got %d", *n)
@@ -68,7 +75,10 @@ func run(args []string) error {
 		return fmt.Errorf("must run as root: the benchmarks start containers")
 	}
 
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	env := Env{
+		Ctx:     ctx,
 		Berth:   resolveBerth(*berth),
 		Timeout: *timeout,
 		Log:     os.Stderr,
@@ -77,7 +87,10 @@ func run(args []string) error {
 	var failed []string
 	for _, b := range selected {
 		fmt.Fprintf(os.Stderr, "== %s: %s\n", b.Name, b.Title)
-		rep, err := runBenchmark(b, env, *n, *warmup)
+		rep, err := runBenchmark(b, env, *n, *warmup, *maxFailures)
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted during %s: nothing written for it", b.Name)
+		}
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %v", b.Name, err))
 			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", b.Name, err)
@@ -100,7 +113,7 @@ func run(args []string) error {
 }
 
 // runBenchmark sets b up, measures its contenders and tears it down.
-func runBenchmark(b Benchmark, env Env, n, warmup int) (*Report, error) {
+func runBenchmark(b Benchmark, env Env, n, warmup, maxFailures int) (*Report, error) {
 	machine := CollectMachine()
 	contenders, cleanup, err := b.Setup(env)
 	if cleanup != nil {
@@ -109,7 +122,7 @@ func runBenchmark(b Benchmark, env Env, n, warmup int) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
-	results := Measure(contenders, n, warmup, env.Log)
+	results := Measure(env.Ctx, contenders, n, warmup, maxFailures, env.Log)
 	return &Report{
 		Benchmark: b,
 		Machine:   machine,

@@ -70,10 +70,17 @@ func (r *Report) Markdown() string {
 		case res.Unavailable != "":
 			fmt.Fprintf(&b, "| %s | not measured | | | | 0 |\n", res.Name)
 			notes = append(notes, fmt.Sprintf("%s not measured: %s", res.Name, res.Unavailable))
-		case res.Err != nil:
+		case !res.OK(r.Runs):
 			fmt.Fprintf(&b, "| %s | FAILED | | | | %d |\n", res.Name, len(res.Samples))
-			notes = append(notes, fmt.Sprintf("%s failed at %s: %s", res.Name, res.ErrAt, oneLine(res.Err.Error())))
+			if res.Err != nil {
+				notes = append(notes, fmt.Sprintf("%s failed (%s), first at %s: %s", res.Name, failureCount(res), res.ErrAt, oneLine(res.Err.Error())))
+			} else {
+				notes = append(notes, fmt.Sprintf("%s was interrupted", res.Name))
+			}
 		default:
+			if res.Failures > 0 {
+				notes = append(notes, fmt.Sprintf("%s: %s not counted and run again, first at %s: %s", res.Name, failureCount(res), res.ErrAt, oneLine(res.Err.Error())))
+			}
 			s := Summarize(res.Samples)
 			ratio := ""
 			if best > 0 {
@@ -90,6 +97,16 @@ func (r *Report) Markdown() string {
 		}
 	}
 	return b.String()
+}
+
+func failureCount(r *Result) string {
+	if r.ErrAt == "setup" {
+		return "setup"
+	}
+	if r.Failures == 1 {
+		return "1 failed run"
+	}
+	return fmt.Sprintf("%d failed runs", r.Failures)
 }
 
 // oneLine squeezes an error message onto one markdown-safe line.

@@ -83,7 +83,8 @@ func TestMarkdown(t *testing.T) {
 			{Contender: Contender{Name: "slow", Peer: true, Version: "1.0"}, Samples: ms(40, 42, 44)},
 			{Contender: Contender{Name: "fast", Peer: true, Version: "2.0"}, Samples: ms(10, 11, 12)},
 			{Contender: Contender{Name: "berth"}, Samples: ms(5, 6, 7)},
-			{Contender: Contender{Name: "broken"}, Err: errors.New("exit status 1:\nno | such"), ErrAt: "run 2"},
+			{Contender: Contender{Name: "broken"}, Err: errors.New("exit status 1:\nno | such"), ErrAt: "run 2", Failures: 3, Dropped: true},
+			{Contender: Contender{Name: "flaky", Peer: true}, Samples: ms(50, 60, 70), Err: errors.New("no exit code"), ErrAt: "run 2", Failures: 1},
 			{Contender: Contender{Name: "absent", Peer: true, Unavailable: "not installed"}},
 		},
 	}
@@ -95,7 +96,8 @@ func TestMarkdown(t *testing.T) {
 		"| slow | 42.0 ms | 40.4 ms | 43.6 ms | 3.82× | 3 |",
 		"| fast | 11.0 ms |", "| 1.00× | 3 |",
 		"| berth | 6.0 ms | 5.2 ms | 6.8 ms | 0.55× | 3 |",
-		"| broken | FAILED |", "broken failed at run 2: exit status 1: no \\| such",
+		"| broken | FAILED |", "broken failed (3 failed runs), first at run 2: exit status 1: no \\| such",
+		"| flaky | 60.0 ms |", "flaky: 1 failed run not counted and run again, first at run 2: no exit code",
 		"| absent | not measured |", "absent not measured: not installed",
 	} {
 		if !strings.Contains(md, want) {
