@@ -6,8 +6,10 @@ package main
 import (
 	"os"
 
+	"github.com/berth-project/berth/internal/daemon"
 	"github.com/berth-project/berth/internal/runtime"
 	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
+	"github.com/berth-project/berth/internal/shim"
 )
 
 func main() {
@@ -21,6 +23,10 @@ func main() {
 			return
 		case "runtime":
 			os.Exit(runtimecli.Main(args[1:]))
+		case "daemon":
+			os.Exit(daemon.Main(args[1:]))
+		case "shim":
+			os.Exit(shim.Main(args[1:]))
 		}
 	}
 	os.Exit(runtimecli.Main(nil))

@@ -1,0 +1,186 @@
+package containers
+
+import (
+	"context"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	crec "github.com/berth-project/berth/internal/container"
+	"github.com/berth-project/berth/internal/shim"
+)
+
+// watch follows the shim of a running container until it ends.
+func (s *Service) watch(id string) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.mu.Lock()
+	if old, ok := s.monitors[id]; ok {
+		old()
+	}
+	s.monitors[id] = cancel
+	s.mu.Unlock()
+	go s.monitor(ctx, id)
+}
+
+func (s *Service) monitor(ctx context.Context, id string) {
+	ch, err := s.shimClient(id).Events(ctx)
+	if err == nil {
+		for st := range ch {
+			s.applyShimState(id, &st)
+		}
+	}
+	if ctx.Err() != nil {
+		return // the daemon is going away; the shim is not
+	}
+	s.finish(id)
+}
+
+// applyShimState copies what the shim reports into the record.
+func (s *Service) applyShimState(id string, st *shim.State) {
+	unlock := s.lock(id)
+	defer unlock()
+	c, err := s.store.Get(id)
+	if err != nil {
+		return
+	}
+	if !s.applyState(c, st) {
+		return
+	}
+	if err := s.save(c); err != nil {
+		log.Printf("container %s: %v", id, err)
+	}
+}
+
+// applyState moves c to the shim's state; it reports whether c changed.
+func (s *Service) applyState(c *crec.Container, st *shim.State) bool {
+	exited := func() {
+		s.mu.Lock()
+		s.exits[c.ID]++
+		s.lastExit[c.ID] = st.ExitCode
+		s.mu.Unlock()
+	}
+	switch st.Status {
+	case shim.StatusRunning:
+		if c.State.Status == container.StatePaused && c.State.Pid == st.Pid {
+			return false
+		}
+		if c.State.Status == container.StateRunning && c.State.Pid == st.Pid && c.RestartCount == st.RestartCount {
+			return false
+		}
+		c.State.SetRunning(st.Pid, st.StartedAt)
+		c.RestartCount = st.RestartCount
+	case shim.StatusRestarting:
+		if c.State.Status == container.StateRestarting {
+			return false
+		}
+		c.State.SetRestarting(st.ExitCode, st.OOMKilled, st.FinishedAt)
+		c.RestartCount = st.RestartCount
+		exited()
+	case shim.StatusExited:
+		if !c.State.Running() {
+			return false
+		}
+		c.State.SetExited(st.ExitCode, st.OOMKilled, st.Error, st.FinishedAt)
+		c.RestartCount = st.RestartCount
+		if st.ManuallyStopped {
+			c.ManuallyStopped = true
+		}
+		exited()
+	default:
+		return false
+	}
+	return true
+}
+
+// finish records the end of a container whose shim is gone: from the
+// shim's state file, or, when the shim died without recording an exit,
+// by killing what is left and marking the container exited.
+func (s *Service) finish(id string) {
+	unlock := s.lock(id)
+	c, err := s.store.Get(id)
+	if err != nil {
+		unlock()
+		return
+	}
+	st, err := shim.ReadState(filepath.Join(c.Dir, "state.json"))
+	if err != nil || st.Status != shim.StatusExited {
+		s.killOrphan(c)
+		msg := "shim exited unexpectedly"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		st = &shim.State{Status: shim.StatusExited, ExitCode: 137, Error: msg, FinishedAt: time.Now().UTC(), RestartCount: c.RestartCount}
+	}
+	changed := s.applyState(c, st)
+	if err := s.images.Unmount(context.Background(), c.ID, filepath.Join(c.Dir, "rootfs")); err != nil {
+		log.Printf("container %s: unmount rootfs: %v", id, err)
+	}
+	os.Remove(s.shimSocket(id))
+	if changed {
+		if err := s.save(c); err != nil {
+			log.Printf("container %s: %v", id, err)
+		}
+	}
+	unlock()
+	s.mu.Lock()
+	delete(s.monitors, id)
+	s.mu.Unlock()
+	if c.HostConfig.AutoRemove {
+		if err := s.Remove(context.Background(), id, RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			log.Printf("container %s: auto-remove: %v", id, err)
+		}
+	}
+}
+
+// killOrphan kills and deletes a container whose shim is gone.
+func (s *Service) killOrphan(c *crec.Container) {
+	rt, err := s.shimRuntime(c)
+	if err != nil {
+		return
+	}
+	_ = exec.Command(rt.Argv("kill", "--all", c.ID, "KILL")[0], rt.Argv("kill", "--all", c.ID, "KILL")[1:]...).Run()
+	for i := 0; i < 50; i++ {
+		argv := rt.Argv("delete", "--force", c.ID)
+		if exec.Command(argv[0], argv[1:]...).Run() == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Restore re-attaches to the shims of containers that were running when
+// the daemon stopped, records the exits it missed, and starts containers
+// whose restart policy asks for it after their shim is gone.
+func (s *Service) Restore(ctx context.Context) {
+	for _, c := range s.store.List() {
+		if c.State.Status == container.StateRemoving {
+			go s.Remove(ctx, c.ID, RemoveOptions{Force: true})
+			continue
+		}
+		if !c.State.Running() {
+			continue
+		}
+		client := s.shimClient(c.ID)
+		st, err := client.State(ctx)
+		if err == nil {
+			s.applyShimState(c.ID, st)
+			s.watch(c.ID)
+			continue
+		}
+		s.finish(c.ID)
+		c, err = s.store.Get(c.ID)
+		if err != nil {
+			continue
+		}
+		p := c.HostConfig.RestartPolicy
+		if p.IsAlways() || (p.Name == container.RestartPolicyUnlessStopped && !c.ManuallyStopped) {
+			if err := s.Start(ctx, c.ID); err != nil {
+				log.Printf("container %s: restart on daemon start: %v", c.ID, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,29 @@
+package containers
+
+import (
+	"context"
+
+	"github.com/berth-project/berth/internal/errdefs"
+)
+
+// Rename gives the container a new name.
+func (s *Service) Rename(_ context.Context, ref, newName string) error {
+	if !validName.MatchString(newName) {
+		return errdefs.InvalidArgumentf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
+	}
+	c, err := s.store.Get(ref)
+	if err != nil {
+		return err
+	}
+	unlock := s.lock(c.ID)
+	defer unlock()
+	if c, err = s.store.Get(c.ID); err != nil {
+		return err
+	}
+	newName = trimSlash(newName)
+	if c.Name == newName {
+		return errdefs.InvalidArgumentf("Renaming a container with the same name as its current name")
+	}
+	c.Name = newName
+	return s.save(c)
+}

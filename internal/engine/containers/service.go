@@ -1,0 +1,193 @@
+// Package containers holds the container use cases of the engine: create,
+// start, stop, attach, logs, exec and the rest, one file per operation. It
+// drives one shim per running container and keeps records in the
+// container store.
+package containers
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-project/berth/internal/container"
+	"github.com/berth-project/berth/internal/shim"
+)
+
+// Image is a resolved image: its ID, the reference it was found by and its
+// runtime config.
+type Image struct {
+	ID     string
+	Ref    string
+	Config ocispec.ImageConfig
+}
+
+// Images is what containers need from the image store.
+type Images interface {
+	// Resolve finds the image a reference names.
+	Resolve(ctx context.Context, ref string) (Image, error)
+	// Mount makes the image's filesystem with the container's own writable
+	// layer appear at target (creating the layer on first use).
+	Mount(ctx context.Context, containerID, imageID, target string) error
+	// Unmount undoes Mount; the writable layer stays.
+	Unmount(ctx context.Context, containerID, target string) error
+	// Release deletes the container's writable layer.
+	Release(ctx context.Context, containerID string) error
+}
+
+// Volumes is what containers need from the volume service.
+type Volumes interface {
+	// Acquire returns the host path of volume name (creating it when it
+	// does not exist; name "" creates an anonymous volume) and records
+	// that containerID uses it.
+	Acquire(ctx context.Context, name, containerID string) (vname, path string, err error)
+	// Release drops containerID's use of the volume; remove deletes it
+	// too (anonymous volumes on rm -v).
+	Release(ctx context.Context, name, containerID string, remove bool) error
+}
+
+// Runtime is an OCI runtime with runc's command line.
+type Runtime struct {
+	Name   string
+	Binary string
+	Args   []string
+}
+
+// Config configures the service.
+type Config struct {
+	// Root holds one directory per container (bundle, logs, shim state).
+	Root string
+	// ExecRoot holds shim sockets and the runtimes' state (short paths).
+	ExecRoot string
+	// ShimArgv starts a shim; the config path is appended.
+	ShimArgv []string
+	// Runtimes by name; DefaultRuntime names the default.
+	Runtimes       map[string]Runtime
+	DefaultRuntime string
+	// LogMaxSize and LogMaxFiles are the json-file defaults.
+	LogMaxSize  int64
+	LogMaxFiles int
+}
+
+// Service implements the container operations.
+type Service struct {
+	cfg     Config
+	store   *container.Store
+	images  Images
+	volumes Volumes
+
+	mu       sync.Mutex
+	locks    map[string]*sync.Mutex
+	changed  map[string]chan struct{}
+	exits    map[string]int // exits seen per container, for wait next-exit
+	lastExit map[string]int // last exit code, kept a while after removal
+	attaches map[string][]*pendingAttach
+	execs    map[string]*execRecord
+	monitors map[string]context.CancelFunc
+
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New returns the service over its store and collaborators.
+func New(cfg Config, store *container.Store, images Images, volumes Volumes) *Service {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{
+		cfg: cfg, store: store, images: images, volumes: volumes,
+		locks:    map[string]*sync.Mutex{},
+		changed:  map[string]chan struct{}{},
+		exits:    map[string]int{},
+		lastExit: map[string]int{},
+		attaches: map[string][]*pendingAttach{},
+		execs:    map[string]*execRecord{},
+		monitors: map[string]context.CancelFunc{},
+		ctx:      ctx, cancel: cancel,
+	}
+}
+
+// Close stops monitoring shims; containers keep running.
+func (s *Service) Close() { s.cancel() }
+
+// lock serializes operations on one container.
+func (s *Service) lock(id string) func() {
+	s.mu.Lock()
+	l, ok := s.locks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		s.locks[id] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// changes returns a channel closed at the container's next change.
+func (s *Service) changes(id string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.changed[id]
+	if !ok {
+		ch = make(chan struct{})
+		s.changed[id] = ch
+	}
+	return ch
+}
+
+func (s *Service) notify(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.changed[id]; ok {
+		close(ch)
+		delete(s.changed, id)
+	}
+}
+
+// save stores c and wakes waiters.
+func (s *Service) save(c *container.Container) error {
+	if err := s.store.Update(c); err != nil {
+		return err
+	}
+	s.notify(c.ID)
+	return nil
+}
+
+func (s *Service) shimSocket(id string) string {
+	return filepath.Join(s.cfg.ExecRoot, "shim", id+".sock")
+}
+
+func (s *Service) shimClient(id string) shim.Client { return shim.Client{Socket: s.shimSocket(id)} }
+
+func (s *Service) runtimeFor(c *container.Container) (Runtime, error) {
+	name := c.Runtime
+	if name == "" {
+		name = s.cfg.DefaultRuntime
+	}
+	rt, ok := s.cfg.Runtimes[name]
+	if !ok {
+		if filepath.IsAbs(name) {
+			return Runtime{Name: name, Binary: name}, nil
+		}
+		return Runtime{}, fmt.Errorf("unknown runtime %q", name)
+	}
+	return rt, nil
+}
+
+func (s *Service) runtimeRoot(rt Runtime) string {
+	return filepath.Join(s.cfg.ExecRoot, "runtime", filepath.Base(rt.Name))
+}
+
+func (s *Service) shimRuntime(c *container.Container) (shim.Runtime, error) {
+	rt, err := s.runtimeFor(c)
+	if err != nil {
+		return shim.Runtime{}, err
+	}
+	return shim.Runtime{Binary: rt.Binary, Args: rt.Args, Root: s.runtimeRoot(rt)}, nil
+}
+
+// Get returns a copy of the container ref names.
+func (s *Service) Get(ref string) (*container.Container, error) { return s.store.Get(ref) }
+
+// List returns all containers, newest first.
+func (s *Service) List() []*container.Container { return s.store.List() }

@@ -1,0 +1,118 @@
+package containers
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	crec "github.com/berth-project/berth/internal/container"
+	"github.com/berth-project/berth/internal/oci"
+)
+
+// buildSpec makes the OCI spec of c whose root filesystem is at rootfs.
+func (s *Service) buildSpec(c *crec.Container, rootfs string) (*specs.Spec, error) {
+	cfg, hc := c.Config, c.HostConfig
+	hostname := cfg.Hostname
+	if hostname == "" {
+		hostname = c.ID[:12]
+	}
+	etc, err := writeEtcFiles(c, hostname)
+	if err != nil {
+		return nil, err
+	}
+	opts := []oci.SpecOpt{
+		oci.WithRootfs(rootfs, hc.ReadonlyRootfs),
+		oci.WithArgs(append([]string{c.Path}, c.Args...)...),
+		oci.WithEnv(cfg.Env),
+		oci.WithCwd(cfg.WorkingDir),
+		oci.WithHostname(hostname),
+		oci.WithTTY(cfg.Tty),
+		oci.WithNetworkMode(hc.NetworkMode),
+		oci.WithIPCMode(hc.IpcMode),
+		oci.WithPIDMode(hc.PidMode),
+		oci.WithUser(rootfs, cfg.User),
+		oci.WithCapabilities(hc.CapAdd, hc.CapDrop),
+		oci.WithPrivileged(hc.Privileged),
+		oci.WithResources(hc.Resources),
+		oci.WithUlimits(hc.Ulimits),
+		oci.WithSysctls(hc.Sysctls),
+		oci.WithShmSize(hc.ShmSize),
+		oci.WithCgroupsPath("/berth/" + c.ID),
+		oci.WithMounts(etc),
+		oci.WithMounts(specMounts(c)),
+		oci.WithTmpfs(hc.Tmpfs),
+	}
+	for _, so := range hc.SecurityOpt {
+		if so == "no-new-privileges" || so == "no-new-privileges:true" || so == "no-new-privileges=true" {
+			opts = append(opts, oci.WithNoNewPrivileges(true))
+		}
+	}
+	spec, err := oci.New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.WorkingDir != "" {
+		if err := ensureDir(rootfs, cfg.WorkingDir, spec.Process.User); err != nil {
+			return nil, err
+		}
+	}
+	return spec, nil
+}
+
+// writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
+// /etc/resolv.conf into its directory and returns their bind mounts.
+func writeEtcFiles(c *crec.Container, hostname string) ([]specs.Mount, error) {
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if c.HostConfig.NetworkMode.IsHost() {
+		if b, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts = string(b)
+		}
+		if h, err := os.Hostname(); err == nil {
+			hostname = h
+		}
+	}
+	resolv := ""
+	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		resolv = string(b)
+	}
+	for _, h := range c.HostConfig.ExtraHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if ok {
+			hosts += ip + "\t" + name + "\n"
+		}
+	}
+	files := []struct{ name, content, dst string }{
+		{"hostname", hostname + "\n", "/etc/hostname"},
+		{"hosts", hosts, "/etc/hosts"},
+		{"resolv.conf", resolv, "/etc/resolv.conf"},
+	}
+	var mounts []specs.Mount
+	for _, f := range files {
+		p := filepath.Join(c.Dir, f.name)
+		if err := os.WriteFile(p, []byte(f.content), 0o644); err != nil {
+			return nil, fmt.Errorf("write %s: %w", f.name, err)
+		}
+		mounts = append(mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: p, Options: []string{"rbind", "rprivate"}})
+	}
+	return mounts, nil
+}
+
+// ensureDir creates dir inside rootfs (as Docker does for WORKDIR),
+// owned by the process user when it creates it.
+func ensureDir(rootfs, dir string, u specs.User) error {
+	p, err := securejoin.SecureJoin(rootfs, dir)
+	if err != nil {
+		return fmt.Errorf("resolve workdir: %w", err)
+	}
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return fmt.Errorf("create workdir %s: %w", dir, err)
+	}
+	return os.Chown(p, int(u.UID), int(u.GID))
+}
