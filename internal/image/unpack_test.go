@@ -287,3 +287,80 @@ func TestUnpackBusyboxRuns(t *testing.T) {
 		t.Fatalf("image layer changed: %q %v", b, err)
 	}
 }
+
+// treeOf describes every file under root: type, mode, owner, content.
+func treeOf(t *testing.T, root string) map[string]string {
+	out := map[string]string{}
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		desc := fi.Mode().String()
+		if fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			desc += " " + string(b)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			l, _ := os.Readlink(p)
+			desc += " -> " + l
+		}
+		out[rel] = desc
+		return nil
+	})
+	return out
+}
+
+// TestParallelUnpackMatchesSequential unpacks a 4-layer image with
+// whiteouts and an opaque directory both ways and compares the trees.
+func TestParallelUnpackMatchesSequential(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	s := newTestStore(t)
+	img := testImage{tags: []string{"multi:1"}, layers: [][]byte{
+		makeLayer(t, map[string]string{"a/": "", "a/1": "one", "a/2": "two", "b/": "", "b/x": "x", "c": "c"}),
+		makeLayer(t, map[string]string{"a/": "", "a/.wh.1": "", "d/": "", "d/new": "new"}),
+		makeLayer(t, map[string]string{"b/": "", "b/.wh..wh..opq": "", "b/y": "y", ".wh.c": ""}),
+		makeLayer(t, map[string]string{"a/": "", "a/2": "two again", "e": "e"}),
+	}}
+	loadBytes(t, s, ociArchive(t, false, img))
+	var trees []map[string]string
+	for _, parallel := range []bool{true, false} {
+		parallelUnpack = parallel
+		sn, err := overlay.NewOverlay(t.TempDir())
+		if err != nil {
+			parallelUnpack = true
+			t.Skipf("overlay snapshotter unavailable: %v", err)
+		}
+		chain, err := s.Unpack(ctx, sn, "multi:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mounts, err := sn.View(ctx, "view", chain.String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := t.TempDir()
+		if err := mount.All(mounts, target); err != nil {
+			t.Fatal(err)
+		}
+		trees = append(trees, treeOf(t, target))
+		mount.UnmountAll(target)
+		sn.Close()
+	}
+	parallelUnpack = true
+	want := map[string]string{".": "drwxr-xr-x", "a": "drwxr-xr-x", "a/2": "-rw-r--r-- two again", "b": "drwxr-xr-x",
+		"b/y": "-rw-r--r-- y", "d": "drwxr-xr-x", "d/new": "-rw-r--r-- new", "e": "-rw-r--r-- e"}
+	for i, tree := range trees {
+		if len(tree) != len(want) {
+			t.Errorf("tree %d: %v", i, tree)
+		}
+		for k, v := range want {
+			if k != "." && tree[k] != v {
+				t.Errorf("tree %d: %s = %q, want %q", i, k, tree[k], v)
+			}
+		}
+	}
+}
