@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 
+	"github.com/berth-project/berth/internal/cli"
 	"github.com/berth-project/berth/internal/daemon"
 	"github.com/berth-project/berth/internal/runtime"
 	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
@@ -27,6 +28,8 @@ func main() {
 			os.Exit(daemon.Main(args[1:]))
 		case "shim":
 			os.Exit(shim.Main(args[1:]))
+		default:
+			os.Exit(cli.Main(args))
 		}
 	}
 	os.Exit(runtimecli.Main(nil))

@@ -1,0 +1,53 @@
+package container
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-project/berth/internal/cli/command"
+)
+
+func newCreateCommand(cli *command.CLI) *cobra.Command {
+	o := &createOptions{}
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a new container",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := create(cmd.Context(), cli, o, args)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cli.Out, id)
+			return nil
+		},
+	}
+	addCreateFlags(cmd.Flags(), o)
+	return cmd
+}
+
+// create makes the container of run/create and returns its ID.
+func create(ctx context.Context, cli *command.CLI, o *createOptions, args []string) (string, error) {
+	cfg, hc, err := o.toConfig(args[0], args[1:])
+	if err != nil {
+		return "", err
+	}
+	c, err := cli.Client(ctx)
+	if err != nil {
+		return "", statusErr(125, err.Error())
+	}
+	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: o.name})
+	if err != nil {
+		if command.IsNotFound(err) {
+			fmt.Fprintf(cli.Err, "Unable to find image '%s' locally\n", args[0])
+		}
+		return "", statusErr(125, err.Error())
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(cli.Err, "WARNING: %s\n", w)
+	}
+	return res.ID, nil
+}
