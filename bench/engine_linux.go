@@ -25,7 +25,7 @@ func engineRun() Benchmark {
 		Name:  "engine-run",
 		Order: 20,
 		Title: "run --rm --network none IMG true",
-		About: "One run is `ENGINE run --rm --network none " + benchImage + " true`: " +
+		About: "One run is `ENGINE run --rm --network none " + benchImage + " true`:\n" +
 			`the CLI asks the engine to create the container, start it, wait for its
 exit and remove it. ` + benchImage + ` is busybox-static imported into each
 engine (no registry is reachable). docker is the first docker CLI on PATH

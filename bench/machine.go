@@ -23,7 +23,7 @@ func CollectMachine() Machine {
 		Kernel:  readTrim("/proc/sys/kernel/osrelease"),
 		CPU:     cpuModel(),
 		NProc:   runtime.NumCPU(),
-		LoadAvg: strings.Join(firstN(strings.Fields(readTrim("/proc/loadavg")), 3), " "),
+		LoadAvg: loadAvg(),
 		Date:    time.Now(),
 	}
 	if m.Kernel == "" {
@@ -61,4 +61,9 @@ func firstN(s []string, n int) []string {
 		return s[:n]
 	}
 	return s
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	return strings.Join(firstN(strings.Fields(readTrim("/proc/loadavg")), 3), " ")
 }

@@ -124,11 +124,12 @@ func runBenchmark(b Benchmark, env Env, n, warmup, maxFailures int) (*Report, er
 	}
 	results := Measure(env.Ctx, contenders, n, warmup, maxFailures, env.Log)
 	return &Report{
-		Benchmark: b,
-		Machine:   machine,
-		Runs:      n,
-		Warmup:    warmup,
-		Results:   results,
+		Benchmark:  b,
+		Machine:    machine,
+		Runs:       n,
+		Warmup:     warmup,
+		Results:    results,
+		LoadAvgEnd: loadAvg(),
 	}, nil
 }
 

@@ -14,10 +14,13 @@ import (
 type Report struct {
 	Benchmark Benchmark
 	Machine   Machine
-	Command   string
-	Runs      int
-	Warmup    int
-	Results   []*Result
+	// LoadAvgEnd is the load average when measuring ended: with the one at
+	// the start it shows whether other work shared the machine.
+	LoadAvgEnd string
+	Command    string
+	Runs       int
+	Warmup     int
+	Results    []*Result
 }
 
 // fastestPeer returns the smallest median among the peers that completed
@@ -44,8 +47,8 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "%s\n\n", strings.TrimSpace(r.Benchmark.About))
 	fmt.Fprintf(&b, "- Command: `%s`\n", r.Command)
 	fmt.Fprintf(&b, "- Date: %s\n", r.Machine.Date.UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "- Machine: Linux %s, %s, nproc %d, load average at start %s\n",
-		r.Machine.Kernel, r.Machine.CPU, r.Machine.NProc, r.Machine.LoadAvg)
+	fmt.Fprintf(&b, "- Machine: Linux %s, %s, nproc %d, load average at start %s, at end %s\n",
+		r.Machine.Kernel, r.Machine.CPU, r.Machine.NProc, r.Machine.LoadAvg, r.LoadAvgEnd)
 	var versions []string
 	for _, res := range r.Results {
 		if res.Version != "" {
@@ -72,7 +75,9 @@ func (r *Report) Markdown() string {
 			notes = append(notes, fmt.Sprintf("%s not measured: %s", res.Name, res.Unavailable))
 		case !res.OK(r.Runs):
 			fmt.Fprintf(&b, "| %s | FAILED | | | | %d |\n", res.Name, len(res.Samples))
-			if res.Err != nil {
+			if res.ErrAt == "setup" {
+				notes = append(notes, fmt.Sprintf("%s failed at setup: %s", res.Name, oneLine(res.Err.Error())))
+			} else if res.Err != nil {
 				notes = append(notes, fmt.Sprintf("%s failed (%s), first at %s: %s", res.Name, failureCount(res), res.ErrAt, oneLine(res.Err.Error())))
 			} else {
 				notes = append(notes, fmt.Sprintf("%s was interrupted", res.Name))
@@ -100,9 +105,6 @@ func (r *Report) Markdown() string {
 }
 
 func failureCount(r *Result) string {
-	if r.ErrAt == "setup" {
-		return "setup"
-	}
 	if r.Failures == 1 {
 		return "1 failed run"
 	}
@@ -131,15 +133,21 @@ func formatDuration(d time.Duration) string {
 	}
 }
 
-const fileHeader = `# Benchmarks
-
-Written by ` + "`go run ./bench`" + ` (` + "`make bench`" + ` runs them all). Each section
-below is rewritten only by a run of its own benchmark (` + "`-run NAME`" + `), between
-its HTML comment markers; the text outside the markers is kept as it is.
-Every contender runs interleaved with the others (A1 B1 C1 A2 B2 C2 …); the
-ratio column divides each median by the fastest peer's median (below 1.00×:
-faster than every peer).
-`
+// fileHeader starts a new benchmarks file.
+var fileHeader = strings.Join([]string{
+	"# Benchmarks",
+	"",
+	"Written by `go run ./bench` (`make bench` runs them all); the peers come from",
+	"`hack/install-peers.sh`. Each section below is rewritten only by a run of its",
+	"own benchmark (`go run ./bench -berth bin/berth -run '^NAME$'`), between its",
+	"HTML comment markers; text outside the markers is kept. Contenders run",
+	"interleaved (A1 B1 C1 A2 B2 C2 …), so load from other work hits them alike:",
+	"compare the ratios within a section (median over the fastest peer's median;",
+	"below 1.00× is faster than every peer) rather than absolute times across",
+	"sections, and mind the load averages each section records. A failed run is",
+	"not counted and is run again; a contender is dropped after -max-failures (3)",
+	"failed runs.",
+}, "\n") + "\n"
 
 func beginMarker(name string) string { return "<!-- bench:" + name + " begin -->" }
 func endMarker(name string) string   { return "<!-- bench:" + name + " end -->" }

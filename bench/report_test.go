@@ -75,10 +75,11 @@ func TestWriteSection(t *testing.T) {
 
 func TestMarkdown(t *testing.T) {
 	rep := &Report{
-		Benchmark: Benchmark{Name: "demo", About: "What it does."},
-		Machine:   Machine{Kernel: "6.18", CPU: "Test CPU", NProc: 2, LoadAvg: "0.1 0.2 0.3", Date: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)},
-		Command:   "go run ./bench -run demo",
-		Runs:      3,
+		Benchmark:  Benchmark{Name: "demo", About: "What it does."},
+		Machine:    Machine{Kernel: "6.18", CPU: "Test CPU", NProc: 2, LoadAvg: "0.1 0.2 0.3", Date: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)},
+		Command:    "go run ./bench -run demo",
+		LoadAvgEnd: "1.0 0.5 0.4",
+		Runs:       3,
 		Results: []*Result{
 			{Contender: Contender{Name: "slow", Peer: true, Version: "1.0"}, Samples: ms(40, 42, 44)},
 			{Contender: Contender{Name: "fast", Peer: true, Version: "2.0"}, Samples: ms(10, 11, 12)},
@@ -86,19 +87,20 @@ func TestMarkdown(t *testing.T) {
 			{Contender: Contender{Name: "broken"}, Err: errors.New("exit status 1:\nno | such"), ErrAt: "run 2", Failures: 3, Dropped: true},
 			{Contender: Contender{Name: "flaky", Peer: true}, Samples: ms(50, 60, 70), Err: errors.New("no exit code"), ErrAt: "run 2", Failures: 1},
 			{Contender: Contender{Name: "absent", Peer: true, Unavailable: "not installed"}},
+			{Contender: Contender{Name: "noimage"}, Err: errors.New("no import"), ErrAt: "setup", Dropped: true},
 		},
 	}
 	md := rep.Markdown()
 	for _, want := range []string{
 		"## demo", "What it does.", "`go run ./bench -run demo`", "2026-01-02 03:04 UTC",
-		"Test CPU, nproc 2", "slow 1.0; fast 2.0",
+		"Test CPU, nproc 2, load average at start 0.1 0.2 0.3, at end 1.0 0.5 0.4", "slow 1.0; fast 2.0",
 		"vs fastest peer (fast)",
 		"| slow | 42.0 ms | 40.4 ms | 43.6 ms | 3.82× | 3 |",
 		"| fast | 11.0 ms |", "| 1.00× | 3 |",
 		"| berth | 6.0 ms | 5.2 ms | 6.8 ms | 0.55× | 3 |",
 		"| broken | FAILED |", "broken failed (3 failed runs), first at run 2: exit status 1: no \\| such",
 		"| flaky | 60.0 ms |", "flaky: 1 failed run not counted and run again, first at run 2: no exit code",
-		"| absent | not measured |", "absent not measured: not installed",
+		"| absent | not measured |", "absent not measured: not installed", "noimage failed at setup: no import",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
