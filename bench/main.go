@@ -33,11 +33,14 @@ func main() {
 	}
 }
 
+// minReportedRuns is the fewest measured runs a written report may rest on.
+const minReportedRuns = 20
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	berth := fs.String("berth", "bin/berth", "path of the berth binary")
 	pattern := fs.String("run", ".", "regular expression selecting the benchmarks to run")
-	n := fs.Int("n", 20, "measured runs per contender (at least 1; the reports need 20)")
+	n := fs.Int("n", 20, "measured runs per contender (at least 20 when writing -out; fewer with -out -)")
 	warmup := fs.Int("warmup", 1, "unmeasured runs per contender before measuring")
 	out := fs.String("out", "docs/benchmarks.md", "markdown file whose sections are rewritten (\"-\": print only)")
 	maxFailures := fs.Int("max-failures", 3, "failed runs after which a contender is dropped (failed runs are not counted)")
@@ -55,8 +58,9 @@ func run(args []string) error {
 	if *maxFailures < 1 {
 		return fmt.Errorf("-max-failures must be at least 1, got %d", *maxFailures)
 	}
-	if *n < 1 {
-		return fmt.Errorf("-n must be at least 1, got %d", *n)
+	toFile := *out != "-" && *out != ""
+	if *n < 1 || (toFile && *n < minReportedRuns) {
+		return fmt.Errorf("-n must be at least %d to write %s (at least 1 with -out -), got %d", minReportedRuns, *out, *n)
 	}
 	re, err := regexp.Compile(*pattern)
 	if err != nil {
@@ -99,7 +103,7 @@ func run(args []string) error {
 		rep.Command = command
 		section := rep.Markdown()
 		fmt.Println(section)
-		if *out != "-" && *out != "" {
+		if toFile {
 			if err := WriteSection(*out, b.Name, section); err != nil {
 				return err
 			}
@@ -133,8 +137,8 @@ func runBenchmark(b Benchmark, env Env, n, warmup, maxFailures int) (*Report, er
 	}, nil
 }
 
-// resolveBerth returns the absolute path of the berth binary, or p unchanged
-// when it does not exist (the berth contender then reports that).
+// resolveBerth returns the absolute path of the berth binary ("" stays "");
+// whether it exists is checked by each benchmark (berthMissing).
 func resolveBerth(p string) string {
 	if p == "" {
 		return ""
