@@ -27,6 +27,8 @@ type Config struct {
 	DataRoot       string
 	ExecRoot       string
 	DefaultRuntime string
+	// CgroupParent is the cgroup containers go under (default /berth).
+	CgroupParent string
 	// Runtimes maps extra runtime names to binaries (--add-runtime N=PATH).
 	Runtimes map[string]string
 }
@@ -46,6 +48,7 @@ func parseFlags(args []string) (*Config, error) {
 	fs.StringVar(&cfg.DataRoot, "data-root", DefaultDataRoot, "root of persistent state")
 	fs.StringVar(&cfg.ExecRoot, "exec-root", DefaultExecRoot, "root of runtime state (sockets)")
 	fs.StringVar(&cfg.DefaultRuntime, "default-runtime", DefaultRuntimeName(), "default OCI runtime (berth, runc, crun or a path)")
+	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "/berth", "parent cgroup of containers")
 	var extra []string
 	fs.StringArrayVar(&extra, "add-runtime", nil, "register a runtime NAME=PATH")
 	if err := fs.Parse(args); err != nil {

@@ -88,6 +88,7 @@ func Run(ctx context.Context, cfg *Config) error {
 		ShimArgv:       []string{self, "shim"},
 		Runtimes:       runtimes,
 		DefaultRuntime: cfg.DefaultRuntime,
+		CgroupParent:   cfg.CgroupParent,
 		LogMaxSize:     engine.DefaultLogMaxSize,
 		LogMaxFiles:    engine.DefaultLogMaxFiles,
 	}, cstore, images, vols)

@@ -24,8 +24,9 @@ type AttachOptions struct {
 
 type pendingAttach struct {
 	opts AttachOptions
-	conn ClientConn
 	tty  bool
+	// conn arrives once the API connection is hijacked.
+	conn chan ClientConn
 	done chan error
 }
 
@@ -39,25 +40,29 @@ func (s *Service) IsTTY(ref string) (bool, error) {
 	return c.Config.Tty, nil
 }
 
-// Attach connects conn to the container's stdio until the container
-// exits or the client leaves. Attaching to a container that does not run
-// yet waits for its start.
-func (s *Service) Attach(ctx context.Context, ref string, opts AttachOptions, conn ClientConn) error {
+// Attach connects the client's connection to the container's stdio until
+// the container exits or the client leaves. hijack takes over the API
+// connection; Attach calls it once the attach is registered, so that a
+// start request the client sends next cannot miss it. Attaching to a
+// container that does not run yet waits for its start.
+func (s *Service) Attach(ctx context.Context, ref string, opts AttachOptions, hijack func() (ClientConn, error)) error {
 	c, err := s.store.Get(ref)
 	if err != nil {
 		return err
 	}
 	tty := c.Config.Tty
-	if opts.Logs && c.LogPath != "" {
-		if err := s.writeLogs(ctx, c, LogsOptions{Stdout: opts.Stdout, Stderr: opts.Stderr}, conn, tty); err != nil {
-			return err
-		}
-	}
-	if !opts.Stream {
-		return nil
-	}
 	if !c.Config.OpenStdin {
 		opts.Stdin = false
+	}
+	if !opts.Stream {
+		conn, err := hijack()
+		if err != nil {
+			return err
+		}
+		if opts.Logs && c.LogPath != "" {
+			return s.writeLogs(ctx, c, LogsOptions{Stdout: opts.Stdout, Stderr: opts.Stderr}, conn, tty)
+		}
+		return nil
 	}
 	unlock := s.lock(c.ID)
 	c, err = s.store.Get(c.ID)
@@ -71,14 +76,25 @@ func (s *Service) Attach(ctx context.Context, ref string, opts AttachOptions, co
 		if err != nil {
 			return errdefs.Conflict(err)
 		}
+		conn, err := hijack()
+		if err != nil {
+			stream.Close()
+			return err
+		}
 		pipeStreams(stream, conn, opts.Stdin, tty)
 		return nil
 	}
-	pa := &pendingAttach{opts: opts, conn: conn, tty: tty, done: make(chan error, 1)}
+	pa := &pendingAttach{opts: opts, tty: tty, conn: make(chan ClientConn, 1), done: make(chan error, 1)}
 	s.mu.Lock()
 	s.attaches[c.ID] = append(s.attaches[c.ID], pa)
 	s.mu.Unlock()
 	unlock()
+	conn, err := hijack()
+	if err != nil {
+		s.dropAttach(c.ID, pa)
+		return err
+	}
+	pa.conn <- conn
 	select {
 	case err := <-pa.done:
 		return err
@@ -118,7 +134,7 @@ func (s *Service) connectPendingAttaches(id string, client shim.Client) {
 			continue
 		}
 		go func(pa *pendingAttach) {
-			pipeStreams(stream, pa.conn, pa.opts.Stdin, pa.tty)
+			pipeStreams(stream, <-pa.conn, pa.opts.Stdin, pa.tty)
 			pa.done <- nil
 		}(pa)
 	}

@@ -66,6 +66,9 @@ type Config struct {
 	// Runtimes by name; DefaultRuntime names the default.
 	Runtimes       map[string]Runtime
 	DefaultRuntime string
+	// CgroupParent is the cgroup (cgroupfs path) containers are put under,
+	// each in <CgroupParent>/<id>; default "/berth".
+	CgroupParent string
 	// LogMaxSize and LogMaxFiles are the json-file defaults.
 	LogMaxSize  int64
 	LogMaxFiles int

@@ -3,6 +3,7 @@ package containers
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -41,7 +42,7 @@ func (s *Service) buildSpec(c *crec.Container, rootfs string) (*specs.Spec, erro
 		oci.WithUlimits(hc.Ulimits),
 		oci.WithSysctls(hc.Sysctls),
 		oci.WithShmSize(hc.ShmSize),
-		oci.WithCgroupsPath("/berth/" + c.ID),
+		oci.WithCgroupsPath(path.Join(s.cgroupParent(), c.ID)),
 		oci.WithMounts(etc),
 		oci.WithMounts(specMounts(c)),
 		oci.WithTmpfs(hc.Tmpfs),
@@ -115,4 +116,11 @@ func ensureDir(rootfs, dir string, u specs.User) error {
 		return fmt.Errorf("create workdir %s: %w", dir, err)
 	}
 	return os.Chown(p, int(u.UID), int(u.GID))
+}
+
+func (s *Service) cgroupParent() string {
+	if s.cfg.CgroupParent == "" {
+		return "/berth"
+	}
+	return s.cfg.CgroupParent
 }

@@ -30,7 +30,7 @@ type Backend interface {
 	Top(ctx context.Context, ref, psArgs string) (container.TopResponse, error)
 	Logs(ctx context.Context, ref string, opts engine.LogsOptions, w io.Writer, flush func()) error
 	IsTTY(ref string) (bool, error)
-	Attach(ctx context.Context, ref string, opts engine.AttachOptions, conn engine.ClientConn) error
+	Attach(ctx context.Context, ref string, opts engine.AttachOptions, hijack func() (engine.ClientConn, error)) error
 	Resize(ctx context.Context, ref string, height, width uint16) error
 	ExecCreate(ctx context.Context, ref string, req container.ExecCreateRequest) (string, error)
 	ExecIsTTY(id string) (bool, error)

@@ -303,14 +303,20 @@ func (rt *Router) attach(ctx context.Context, w http.ResponseWriter, r *http.Req
 		Stream: router.BoolValue(r, "stream"),
 		Logs:   router.BoolValue(r, "logs"),
 	}
-	conn, err := router.Hijack(w, r, !tty)
-	if err != nil {
+	var conn router.Conn
+	hijack := func() (engine.ClientConn, error) {
+		var err error
+		conn, err = router.Hijack(w, r, !tty)
+		return conn, err
+	}
+	// A hijacked request's context ends at the hijack; the connection
+	// itself tells when the client leaves.
+	err = rt.b.Attach(context.WithoutCancel(ctx), id, opts, hijack)
+	if conn == nil {
 		return err
 	}
 	defer conn.Close()
-	// A hijacked request's context ends at the hijack; the connection
-	// itself tells when the client leaves.
-	if err := rt.b.Attach(context.WithoutCancel(ctx), id, opts, conn); err != nil {
+	if err != nil {
 		log.Printf("attach %s: %v", id, err)
 	}
 	return nil

@@ -1,0 +1,283 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/internal/cli"
+	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/shim"
+)
+
+const (
+	runcPath   = "/usr/sbin/runc"
+	dockerPath = "/usr/local/bin/docker"
+	mainEnv    = "BERTH_TEST_MAIN"
+)
+
+// TestMain lets this test binary act as the berth binary (daemon, shim and
+// CLI) when the harness runs it with BERTH_TEST_MAIN=1.
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" && len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "daemon":
+			os.Exit(daemon.Main(os.Args[2:]))
+		case "shim":
+			os.Exit(shim.Main(os.Args[2:]))
+		default:
+			os.Exit(cli.Main(os.Args[1:]))
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// env is one running daemon with its own socket, state and cgroup parent.
+type env struct {
+	t            *testing.T
+	dir          string
+	sock         string
+	dataRoot     string
+	cgroupParent string
+	cmd          *exec.Cmd
+	client       *client.Client
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := os.Stat(runcPath); err != nil {
+		t.Skip("needs runc at " + runcPath)
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newEnv starts a daemon and registers its teardown: every container and
+// volume is removed, the daemon stopped, its cgroups and directories
+// deleted.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	requireRoot(t)
+	dir, err := os.MkdirTemp("", "bi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{
+		t: t, dir: dir,
+		sock:         filepath.Join(dir, "berth.sock"),
+		dataRoot:     filepath.Join(dir, "data"),
+		cgroupParent: "/berth-test-" + randHex(4),
+	}
+	e.startDaemon()
+	c, err := client.New(client.WithHost("unix://"+e.sock), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client = c
+	t.Cleanup(e.teardown)
+	return e
+}
+
+func (e *env) startDaemon() {
+	e.t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	logf, err := os.OpenFile(filepath.Join(e.dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, "daemon", "-H", "unix://"+e.sock, "--data-root", e.dataRoot,
+		"--exec-root", filepath.Join(e.dir, "run"), "--default-runtime", "runc", "--cgroup-parent", e.cgroupParent)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.cmd = cmd
+	for i := 0; i < 500; i++ {
+		if c, err := net.Dial("unix", e.sock); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatalf("daemon did not come up: %s", e.daemonLog())
+}
+
+func (e *env) daemonLog() string {
+	b, _ := os.ReadFile(filepath.Join(e.dir, "daemon.log"))
+	return string(b)
+}
+
+// killDaemon kills the daemon with SIGKILL (containers keep running).
+func (e *env) killDaemon() {
+	e.cmd.Process.Kill()
+	e.cmd.Wait()
+}
+
+func (e *env) teardown() {
+	ctx := context.Background()
+	if e.client != nil {
+		if list, err := e.client.ContainerList(ctx, client.ContainerListOptions{All: true}); err == nil {
+			for _, c := range list.Items {
+				if _, err := e.client.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+					e.t.Errorf("teardown: rm %s: %v", c.ID[:12], err)
+				}
+			}
+		}
+		if vols, err := e.client.VolumeList(ctx, client.VolumeListOptions{}); err == nil {
+			for _, v := range vols.Items {
+				e.client.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
+			}
+		}
+		e.client.Close()
+	}
+	if e.cmd != nil && e.cmd.Process != nil {
+		e.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { e.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			e.cmd.Process.Kill()
+			<-done
+		}
+	}
+	for _, m := range mountsUnder(e.dir) {
+		unix.Unmount(m, unix.MNT_DETACH)
+	}
+	for _, ctrl := range cgroupControllers() {
+		os.Remove(filepath.Join("/sys/fs/cgroup", ctrl, e.cgroupParent))
+	}
+	if e.t.Failed() {
+		e.t.Logf("daemon log:\n%s", e.daemonLog())
+	}
+	os.RemoveAll(e.dir)
+}
+
+// mountsUnder lists mount points below dir, deepest first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
+			out = append([]string{fields[4]}, out...)
+		}
+	}
+	return out
+}
+
+func cgroupControllers() []string {
+	entries, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// result is one CLI invocation's outcome.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+}
+
+// cliKind is a client binary: berth (this test binary) or docker.
+type cliKind string
+
+const (
+	berthCLI  cliKind = "berth"
+	dockerCLI cliKind = "docker"
+)
+
+// run runs the CLI with args and stdin.
+func (e *env) run(kind cliKind, stdin string, args ...string) result {
+	e.t.Helper()
+	var cmd *exec.Cmd
+	switch kind {
+	case berthCLI:
+		exe, _ := os.Executable()
+		cmd = exec.Command(exe, args...)
+		cmd.Env = append(os.Environ(), mainEnv+"=1", "BERTH_HOST=unix://"+e.sock)
+	case dockerCLI:
+		cmd = exec.Command(dockerPath, args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock, "HOME="+e.dir)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			e.t.Fatalf("%s %v: %v", kind, args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// must runs the CLI and fails the test unless it exits 0.
+func (e *env) must(kind cliKind, args ...string) string {
+	e.t.Helper()
+	r := e.run(kind, "", args...)
+	if r.code != 0 {
+		e.t.Fatalf("%s %s: %s", kind, strings.Join(args, " "), r)
+	}
+	return strings.TrimSpace(r.stdout)
+}
+
+// eventually polls cond until it holds or about ten seconds passed.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}

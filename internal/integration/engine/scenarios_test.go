@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestScenarios runs the same scenarios with the berth CLI and with the
+// real docker CLI pointed at the berth daemon.
+func TestScenarios(t *testing.T) {
+	e := newEnv(t)
+	kinds := []cliKind{berthCLI}
+	if _, err := os.Stat(dockerPath); err == nil {
+		kinds = append(kinds, dockerCLI)
+	}
+	for _, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			e := *e
+			e.t = t
+			runScenarios(t, &e, kind)
+		})
+	}
+}
+
+func runScenarios(t *testing.T, e *env, k cliKind) {
+	name := func(s string) string { return s + "-" + string(k) }
+
+	t.Run("exit code", func(t *testing.T) {
+		if r := e.run(k, "", "run", "--rm", "busybox", "sh", "-c", "exit 3"); r.code != 3 {
+			t.Fatalf("want exit 3: %s", r)
+		}
+	})
+	t.Run("env workdir user", func(t *testing.T) {
+		out := e.must(k, "run", "--rm", "-e", "FOO=bar", "-w", "/tmp/wd", "-u", "nobody", "busybox", "sh", "-c", "echo $FOO $(pwd) $(id -u)")
+		if out != "bar /tmp/wd 65534" {
+			t.Fatalf("got %q", out)
+		}
+	})
+	t.Run("entrypoint", func(t *testing.T) {
+		if out := e.must(k, "run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint"); out != "from entrypoint" {
+			t.Fatalf("got %q", out)
+		}
+	})
+	t.Run("stdin piping", func(t *testing.T) {
+		r := e.run(k, "line one\nline two\n", "run", "-i", "--rm", "busybox", "sh", "-c", "wc -l; exit 4")
+		if r.code != 4 || strings.TrimSpace(r.stdout) != "2" {
+			t.Fatalf("got %s", r)
+		}
+	})
+	t.Run("start errors", func(t *testing.T) {
+		if r := e.run(k, "", "run", "--rm", "busybox", "no-such-command"); r.code != 127 {
+			t.Fatalf("missing command: want 127: %s", r)
+		}
+		if r := e.run(k, "", "run", "--rm", "--entrypoint", "/etc/passwd", "busybox"); r.code != 126 {
+			t.Fatalf("not executable: want 126: %s", r)
+		}
+		if r := e.run(k, "", "run", "--rm", "no-such-image:v1"); r.code != 125 {
+			t.Fatalf("missing image: want 125: %s", r)
+		}
+		if r := e.run(k, "", "run", "--no-such-flag", "busybox"); r.code != 125 {
+			t.Fatalf("bad flag: want 125: %s", r)
+		}
+	})
+	t.Run("detached lifecycle", func(t *testing.T) {
+		n := name("life")
+		e.must(k, "run", "-d", "--name", n, "busybox", "sh", "-c", "trap 'exit 0' TERM; echo started; while true; do sleep 0.1; done")
+		if out := e.must(k, "inspect", "--format", "{{.State.Running}} {{.Name}}", n); out != "true /"+n {
+			t.Fatalf("inspect: %q", out)
+		}
+		if !strings.Contains(e.must(k, "ps", "--format", "{{.Names}}"), n) {
+			t.Fatal("ps does not list the container")
+		}
+		if out := e.must(k, "exec", n, "sh", "-c", "echo in-exec"); out != "in-exec" {
+			t.Fatalf("exec: %q", out)
+		}
+		if r := e.run(k, "", "exec", n, "sh", "-c", "exit 6"); r.code != 6 {
+			t.Fatalf("exec exit: %s", r)
+		}
+		if r := e.run(k, "from stdin\n", "exec", "-i", n, "cat"); strings.TrimSpace(r.stdout) != "from stdin" {
+			t.Fatalf("exec -i: %s", r)
+		}
+		e.must(k, "exec", "-d", n, "touch", "/tmp/detached")
+		eventually(t, "detached exec", func() bool { return e.run(k, "", "exec", n, "test", "-f", "/tmp/detached").code == 0 })
+		eventually(t, "log line", func() bool { return strings.Contains(e.must(k, "logs", n), "started") })
+		e.must(k, "pause", n)
+		if out := e.must(k, "inspect", "--format", "{{.State.Status}} {{.State.Paused}}", n); out != "paused true" {
+			t.Fatalf("after pause: %q", out)
+		}
+		e.must(k, "unpause", n)
+		top := e.must(k, "top", n)
+		if !strings.Contains(top, "PID") || !strings.Contains(top, "trap") {
+			t.Fatalf("top: %q", top)
+		}
+		e.must(k, "stop", n)
+		if out := e.must(k, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", n); out != "exited 0" {
+			t.Fatalf("after stop: %q", out)
+		}
+		e.must(k, "start", n)
+		e.must(k, "rename", n, n+"-renamed")
+		e.must(k, "kill", n+"-renamed")
+		if out := e.must(k, "inspect", "--format", "{{.State.ExitCode}}", n+"-renamed"); out != "137" {
+			t.Fatalf("after kill: %q", out)
+		}
+		e.must(k, "rm", n+"-renamed")
+		if r := e.run(k, "", "inspect", n+"-renamed"); r.code == 0 {
+			t.Fatal("inspect after rm succeeded")
+		}
+	})
+	t.Run("logs streams", func(t *testing.T) {
+		n := name("logs")
+		e.must(k, "run", "--name", n, "busybox", "sh", "-c", "echo to-out; echo to-err >&2")
+		r := e.run(k, "", "logs", n)
+		if r.stdout != "to-out\n" || r.stderr != "to-err\n" {
+			t.Fatalf("logs: %s", r)
+		}
+		if out := e.must(k, "logs", "--tail", "1", n); out != "" && out != "to-out" {
+			t.Fatalf("tail: %q", out)
+		}
+		e.must(k, "rm", n)
+	})
+	t.Run("logs follow", func(t *testing.T) {
+		n := name("follow")
+		e.must(k, "run", "-d", "--name", n, "busybox", "sh", "-c", "for i in 1 2 3; do echo n$i; sleep 0.2; done")
+		if out := e.must(k, "logs", "-f", n); out != "n1\nn2\nn3" {
+			t.Fatalf("logs -f: %q", out)
+		}
+		e.must(k, "rm", n)
+	})
+	t.Run("volumes and binds", func(t *testing.T) {
+		vol := name("vol")
+		e.must(k, "volume", "create", vol)
+		e.must(k, "run", "--rm", "-v", vol+":/data", "busybox", "sh", "-c", "echo kept > /data/f")
+		if out := e.must(k, "run", "--rm", "-v", vol+":/data", "busybox", "cat", "/data/f"); out != "kept" {
+			t.Fatalf("volume content: %q", out)
+		}
+		if !strings.Contains(e.must(k, "volume", "ls", "-q"), vol) {
+			t.Fatal("volume ls misses the volume")
+		}
+		e.must(k, "volume", "rm", vol)
+		dir := t.TempDir()
+		e.must(k, "run", "--rm", "-v", dir+":/b", "busybox", "sh", "-c", "echo written > /b/x")
+		if b, _ := os.ReadFile(filepath.Join(dir, "x")); string(b) != "written\n" {
+			t.Fatalf("bind write: %q", b)
+		}
+		if r := e.run(k, "", "run", "--rm", "-v", dir+":/b:ro", "busybox", "touch", "/b/y"); r.code == 0 {
+			t.Fatal("write to a read-only bind succeeded")
+		}
+		if r := e.run(k, "", "run", "--rm", "--mount", "type=bind,source="+dir+",target=/m,readonly", "busybox", "cat", "/m/x"); r.stdout != "written\n" {
+			t.Fatalf("--mount bind: %s", r)
+		}
+	})
+	t.Run("read-only and tmpfs", func(t *testing.T) {
+		if r := e.run(k, "", "run", "--rm", "--read-only", "busybox", "touch", "/x"); r.code == 0 {
+			t.Fatal("write to a read-only rootfs succeeded")
+		}
+		if out := e.must(k, "run", "--rm", "--read-only", "--tmpfs", "/scratch", "busybox", "sh", "-c", "touch /scratch/x && echo ok"); out != "ok" {
+			t.Fatalf("tmpfs: %q", out)
+		}
+	})
+	t.Run("capabilities and limits", func(t *testing.T) {
+		if out := e.must(k, "run", "--rm", "--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status"); !strings.HasSuffix(out, "0000000000000000") {
+			t.Fatalf("cap-drop ALL: %q", out)
+		}
+		if out := e.must(k, "run", "--rm", "-m", "32m", "busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"); out != "33554432" {
+			t.Fatalf("memory limit: %q", out)
+		}
+		r := e.run(k, "", "run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait")
+		if !strings.Contains(r.stderr+r.stdout, "can't fork") {
+			t.Fatalf("pids limit not enforced: %s", r)
+		}
+	})
+}
