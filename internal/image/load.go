@@ -140,6 +140,10 @@ func (l *loader) readArchive(ctx context.Context, r io.Reader) (err error) {
 		default:
 			continue
 		}
+		if isSparse(hdr) {
+			// A few bytes of sparse map can stand for terabytes of holes.
+			return fmt.Errorf("%s: sparse files are not allowed in image archives: %w", name, ErrInvalidArgument)
+		}
 		if metadataFiles[name] {
 			if hdr.Size > maxMetadataSize {
 				return fmt.Errorf("%s is too large: %w", name, ErrInvalidArgument)
@@ -500,4 +504,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+func isSparse(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -283,5 +284,24 @@ func TestKilledLoadThenRetry(t *testing.T) {
 	}
 	if _, err := s.Unpack(ctx, newDirSnapshotter(t), "busybox"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoadRefusesSparse: a PAX GNU sparse entry can describe terabytes of
+// holes in a few bytes; Load must refuse it rather than write them out.
+func TestLoadRefusesSparse(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	sparseMap := []byte("1\n0\n0\n") // one entry: offset 0, length 0
+	hdr := &tar.Header{Name: "GNUSparseFile.0/big", Typeflag: tar.TypeReg, Size: 512, Mode: 0o644, Format: tar.FormatPAX,
+		PAXRecords: map[string]string{"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "big", "GNU.sparse.realsize": "1099511627776"}}
+	if err := tw.WriteHeader(hdr); err != nil {
+		t.Skipf("cannot write a sparse header: %v", err)
+	}
+	tw.Write(append(sparseMap, make([]byte, 512-len(sparseMap))...))
+	tw.Close()
+	s := newTestStore(t)
+	if _, err := s.Load(context.Background(), bytes.NewReader(buf.Bytes())); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "sparse") {
+		t.Fatalf("want refusal, got %v", err)
 	}
 }
