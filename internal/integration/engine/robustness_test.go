@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/berth-project/berth/internal/shim"
+)
+
+func (e *env) create(cfg *container.Config, hc *container.HostConfig, name string) string {
+	e.t.Helper()
+	if cfg.Image == "" {
+		cfg.Image = "busybox"
+	}
+	res, err := e.client.ContainerCreate(context.Background(), client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: name})
+	if err != nil {
+		e.t.Fatalf("create: %v", err)
+	}
+	return res.ID
+}
+
+func (e *env) start(id string) {
+	e.t.Helper()
+	if _, err := e.client.ContainerStart(context.Background(), id, client.ContainerStartOptions{}); err != nil {
+		e.t.Fatalf("start: %v", err)
+	}
+}
+
+func (e *env) inspect(id string) container.InspectResponse {
+	e.t.Helper()
+	res, err := e.client.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		e.t.Fatalf("inspect: %v", err)
+	}
+	return res.Container
+}
+
+func (e *env) waitExit(id string) int64 {
+	e.t.Helper()
+	w := e.client.ContainerWait(context.Background(), id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case r := <-w.Result:
+		return r.StatusCode
+	case err := <-w.Error:
+		e.t.Fatalf("wait: %v", err)
+	}
+	return -1
+}
+
+func TestRestartPolicyOnFailure(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(&container.Config{Cmd: []string{"sh", "-c", "exit 2"}},
+		&container.HostConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyOnFailure, MaximumRetryCount: 2}}, "")
+	e.start(id)
+	eventually(t, "restarts to end", func() bool {
+		c := e.inspect(id)
+		return c.State.Status == container.StateExited && c.RestartCount == 2
+	})
+	if c := e.inspect(id); c.State.ExitCode != 2 {
+		t.Fatalf("exit code %d", c.State.ExitCode)
+	}
+}
+
+func TestOOMKilled(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(&container.Config{Cmd: []string{"sh", "-c", "head -c 200000000 /dev/zero | tail"}},
+		&container.HostConfig{Resources: container.Resources{Memory: 16 << 20, MemorySwap: 16 << 20}}, "")
+	e.start(id)
+	if code := e.waitExit(id); code != 137 {
+		t.Fatalf("exit code %d", code)
+	}
+	if c := e.inspect(id); !c.State.OOMKilled {
+		t.Fatal("OOMKilled is false")
+	}
+}
+
+// TestDaemonCrashAndReattach kills the daemon with SIGKILL while a
+// container runs; a new daemon finds it running and manages it.
+func TestDaemonCrashAndReattach(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(&container.Config{Cmd: []string{"sh", "-c", "echo before; while true; do sleep 0.1; done"}}, nil, "survivor")
+	e.start(id)
+	e.killDaemon()
+	e.startDaemon()
+	c := e.inspect(id)
+	if !c.State.Running {
+		t.Fatalf("after daemon restart: %+v", c.State)
+	}
+	if out := e.must(berthCLI, "exec", "survivor", "echo", "again"); out != "again" {
+		t.Fatalf("exec after restart: %q", out)
+	}
+	if !strings.Contains(e.must(berthCLI, "logs", "survivor"), "before") {
+		t.Fatal("logs lost")
+	}
+	e.must(berthCLI, "stop", "-t", "1", "survivor")
+	if c := e.inspect(id); c.State.Running || c.State.ExitCode != 137 {
+		t.Fatalf("after stop: %+v", c.State)
+	}
+}
+
+// TestShimKilled kills a container's shim: the container is reported
+// exited with a reason and nothing of it keeps running.
+func TestShimKilled(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(&container.Config{Cmd: []string{"sleep", "1000"}}, nil, "")
+	e.start(id)
+	st, err := shim.ReadState(filepath.Join(e.dataRoot, "containers", id, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := e.inspect(id).State.Pid
+	if err := syscall.Kill(st.ShimPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "exited state", func() bool { return !e.inspect(id).State.Running })
+	c := e.inspect(id)
+	if c.State.ExitCode != 137 || !strings.Contains(c.State.Error, "shim") {
+		t.Fatalf("state after shim kill: %+v", c.State)
+	}
+	eventually(t, "container process gone", func() bool { return syscall.Kill(pid, 0) != nil })
+}
+
+// TestRemoveLeavesNothing runs create/start/rm cycles and checks that no
+// mount, cgroup, shim or record stays behind.
+func TestRemoveLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 5; i++ {
+		id := e.create(&container.Config{Cmd: []string{"sleep", "100"}}, &container.HostConfig{Resources: container.Resources{Memory: 64 << 20}}, "")
+		e.start(id)
+		if _, err := e.client.ContainerRemove(context.Background(), id, client.ContainerRemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mountsUnder(e.dir) {
+			if strings.Contains(m, id) {
+				t.Fatalf("mount left: %s", m)
+			}
+		}
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", e.cgroupParent, id)); !os.IsNotExist(err) {
+			t.Fatalf("cgroup left (%v)", err)
+		}
+		if _, err := os.Stat(filepath.Join(e.dataRoot, "containers", id)); !os.IsNotExist(err) {
+			t.Fatalf("container dir left (%v)", err)
+		}
+		if _, err := os.Stat(filepath.Join(e.dir, "run", "shim", id+".sock")); !os.IsNotExist(err) {
+			t.Fatalf("shim socket left (%v)", err)
+		}
+	}
+	list, err := e.client.ContainerList(context.Background(), client.ContainerListOptions{All: true})
+	if err != nil || len(list.Items) != 0 {
+		t.Fatalf("containers left: %v %v", list.Items, err)
+	}
+}
+
+// TestConcurrentCLIs runs 20 CLI invocations at once.
+func TestConcurrentCLIs(t *testing.T) {
+	e := newEnv(t)
+	var wg sync.WaitGroup
+	errs := make(chan string, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			args := []string{"ps", "-a"}
+			if i%2 == 0 {
+				args = []string{"run", "--rm", "busybox", "true"}
+			}
+			if r := e.run(berthCLI, "", args...); r.code != 0 {
+				errs <- r.String()
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
