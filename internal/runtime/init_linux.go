@@ -35,11 +35,18 @@ func Init() {
 	if err == nil {
 		err = errors.New("init returned without exec")
 	}
-	if werr := writeMsg(sync, syncMsg{Type: msgError, Error: err.Error()}); werr != nil {
+	if readySent {
+		// The parent has stopped listening: stderr is all we have.
+		fmt.Fprintln(os.Stderr, "berth init:", err)
+	} else if werr := writeMsg(sync, syncMsg{Type: msgError, Error: err.Error()}); werr != nil {
 		fmt.Fprintln(os.Stderr, "berth init:", err)
 	}
 	os.Exit(1)
 }
+
+// readySent: the parent has been told setup succeeded and no longer reads
+// the sync socket.
+var readySent bool
 
 func initMain(sync *os.File) error {
 	dec := json.NewDecoder(sync)
@@ -173,18 +180,23 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 	if err != nil {
 		return err
 	}
-	if err := fp.applyCredentials(listener, cfg.State); err != nil {
-		return err
+	if sc := spec.Linux.Seccomp; sc != nil {
+		// Report a bad profile at create time; it is loaded after start.
+		if _, err := seccomp.Compile(sc); err != nil {
+			return fmt.Errorf("seccomp: %w", err)
+		}
 	}
 	if err := writeMsg(sync, syncMsg{Type: msgReady}); err != nil {
 		return err
 	}
+	readySent = true
 	// Wait for `start`.
 	fifo := fdFromEnv(envFifoFD)
 	if fifo == nil {
 		return fmt.Errorf("no exec fifo")
 	}
-	w, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(fifo.Fd())), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	fifoPath := "/proc/self/fd/" + strconv.Itoa(int(fifo.Fd()))
+	w, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
@@ -199,6 +211,13 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 		if err := runHooks("startContainer", spec.Hooks.StartContainer, &st); err != nil {
 			return err
 		}
+	}
+	// Credentials last: after a uid change the process is no longer
+	// dumpable and could not reopen the fifo through /proc/self/fd.
+	st := *cfg.State
+	st.Status = specs.StateRunning
+	if err := fp.applyCredentials(listener, &st); err != nil {
+		return err
 	}
 	return fp.exec()
 }

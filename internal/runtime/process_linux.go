@@ -219,6 +219,9 @@ func startChild(o spawnOpts) (*child, error) {
 			cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 		}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become root of the new user namespace before exec, or exec as an
+		// unmapped uid drops every capability.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 
 	if len(threadJoin) == 0 && !o.newTime {

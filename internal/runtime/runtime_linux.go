@@ -118,6 +118,10 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, err error) {
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
+	// Past the umask: a container's root in a user namespace must open it.
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("chmod exec fifo: %w", err)
+	}
 	fifoFD, err := unix.Open(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open exec fifo: %w", err)
@@ -159,7 +163,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, err error) {
 	if err := mgr.Apply(pid); err != nil {
 		return c, fmt.Errorf("cgroups: join: %w", err)
 	}
-	if err := mgr.Set(spec.Linux.Resources); err != nil {
+	if err := mgr.Set(cgroupResources(spec)); err != nil {
 		return c, fmt.Errorf("cgroups: set resources: %w", err)
 	}
 	rec.InitPid = pid
@@ -280,11 +284,16 @@ wait:
 			break wait
 		case <-tick.C:
 			if !rec.initAlive() {
-				// Unblock the opener so the goroutine does not leak.
+				// The init may have been started and already exited (a short
+				// process): unblock the opener with an empty write and see
+				// whether it read the init's byte first.
 				if f, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
 					f.Close()
 				}
-				return fmt.Errorf("container init exited before start")
+				if err := <-done; err != nil {
+					return fmt.Errorf("container init exited before start")
+				}
+				break wait
 			}
 		}
 	}

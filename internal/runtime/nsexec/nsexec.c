@@ -76,6 +76,13 @@ void berth_nsexec(void)
 		if (setns(fd, flag) < 0)
 			bail("setns", eq + 1);
 		close(fd);
+		if (flag == CLONE_NEWUSER) {
+			/* Act as root of the joined user namespace. */
+			if (setresgid(0, 0, 0) < 0)
+				bail("setresgid in user namespace", eq + 1);
+			if (setresuid(0, 0, 0) < 0)
+				bail("setresuid in user namespace", eq + 1);
+		}
 	}
 	free(spec);
 	unsetenv("_BERTH_NSENTER");
