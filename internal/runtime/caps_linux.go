@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -36,7 +37,7 @@ func KnownCapabilities() []string {
 	return out
 }
 
-func lastCap() int {
+var lastCap = sync.OnceValue(func() int {
 	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
 		return 40
@@ -46,7 +47,7 @@ func lastCap() int {
 		return 40
 	}
 	return n
-}
+})
 
 type capSet [2]uint32
 
