@@ -70,9 +70,13 @@ func Run(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	vols := volumes.New(vstore)
-	images, err := newDirImages(cfg.DataRoot)
+	images, err := openImages(cfg.DataRoot)
 	if err != nil {
 		return err
+	}
+	defer images.Close()
+	if err := images.seedBusybox(ctx); err != nil {
+		log.Printf("busybox image: %v", err)
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -20,7 +20,7 @@ type systemBackend struct {
 	cfg        *Config
 	containers *engine.Service
 	runtimes   map[string]engine.Runtime
-	images     func() int
+	images     func(context.Context) int
 }
 
 func (s *systemBackend) Version(context.Context) (system.VersionResponse, error) {
@@ -41,7 +41,7 @@ func (s *systemBackend) Version(context.Context) (system.VersionResponse, error)
 	}, nil
 }
 
-func (s *systemBackend) Info(context.Context) (system.Info, error) {
+func (s *systemBackend) Info(ctx context.Context) (system.Info, error) {
 	running, paused, stopped := s.containers.Counts()
 	host, _ := os.Hostname()
 	var si unix.Sysinfo_t
@@ -59,7 +59,7 @@ func (s *systemBackend) Info(context.Context) (system.Info, error) {
 	}
 	images := 0
 	if s.images != nil {
-		images = s.images()
+		images = s.images(ctx)
 	}
 	return system.Info{
 		ID:                "berth",
