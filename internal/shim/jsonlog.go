@@ -107,12 +107,12 @@ func (w *lineWriter) write(p []byte) {
 	w.buf = append(w.buf, p...)
 	for {
 		i := indexByte(w.buf, '\n')
+		if (i < 0 || i >= maxLine) && len(w.buf) >= maxLine {
+			w.emit(w.buf[:maxLine])
+			w.buf = append(w.buf[:0], w.buf[maxLine:]...)
+			continue
+		}
 		if i < 0 {
-			if len(w.buf) >= maxLine {
-				w.emit(w.buf[:maxLine])
-				w.buf = append(w.buf[:0], w.buf[maxLine:]...)
-				continue
-			}
 			return
 		}
 		w.emit(w.buf[:i+1])
