@@ -52,10 +52,11 @@ var metadataFiles = map[string]bool{"manifest.json": true, "index.json": true, "
 const maxMetadataSize = 32 << 20
 
 type loader struct {
-	s     *Store
-	files map[string]archiveFile
-	links map[string]string
-	meta  map[string][]byte
+	s        *Store
+	unpacker *streamUnpacker // nil unless loading WithUnpack
+	files    map[string]archiveFile
+	links    map[string]string
+	meta     map[string][]byte
 }
 
 // Load reads a Docker archive (`docker save`, old <id>/layer.tar layout or
@@ -65,13 +66,21 @@ type loader struct {
 // against its name). Records are written only at the end, under a content
 // lease, so a load that fails or is killed leaves no image behind, only
 // unreferenced blobs for GC, and a retry starts afresh.
-func (s *Store) Load(ctx context.Context, r io.Reader) ([]LoadedImage, error) {
+func (s *Store) Load(ctx context.Context, r io.Reader, opts ...LoadOption) ([]LoadedImage, error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	lease, err := s.cs.Lease(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer lease.Release()
 	l := &loader{s: s, files: map[string]archiveFile{}, links: map[string]string{}, meta: map[string][]byte{}}
+	if o.sn != nil {
+		l.unpacker = newStreamUnpacker(o.sn)
+		defer l.unpacker.cleanup(ctx)
+	}
 	if err := l.readArchive(ctx, r); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
@@ -86,6 +95,11 @@ func (s *Store) Load(ctx context.Context, r io.Reader) ([]LoadedImage, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
+	}
+	if l.unpacker != nil {
+		if err := l.unpacker.finish(ctx, l, loaded); err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
 	}
 	return s.storeLoaded(ctx, loaded)
 }
@@ -166,7 +180,7 @@ func (l *loader) readArchive(ctx context.Context, r io.Reader) (err error) {
 			}
 		}
 		br.Reset(tr)
-		head, _ := br.Peek(4)
+		head, _ := br.Peek(512)
 		f := archiveFile{size: hdr.Size, compression: archive.DetectCompression(head)}
 		if expected != "" && l.s.cs.Exists(expected) {
 			f.digest = expected
@@ -183,10 +197,19 @@ func (l *loader) readArchive(ctx context.Context, r io.Reader) (err error) {
 		if err != nil {
 			return fmt.Errorf("store %s: %w", name, err)
 		}
-		if _, err := io.CopyBuffer(w, br, copyBuf); err != nil {
+		var dst io.Writer = w
+		tee := l.unpacker.start(ctx, name, head)
+		if tee != nil {
+			dst = io.MultiWriter(w, tee)
+		}
+		if _, err := io.CopyBuffer(dst, br, copyBuf); err != nil {
+			l.unpacker.abort(tee)
 			w.Close()
 			l.s.cs.Abort(ctx, w.Ref())
 			return fmt.Errorf("store %s: %w", name, err)
+		}
+		if tee != nil {
+			tee.Close()
 		}
 		if err := cm.commit(name, f, w); err != nil {
 			return err

@@ -1,12 +1,14 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"sync"
 	"testing"
@@ -362,5 +364,82 @@ func TestParallelUnpackMatchesSequential(t *testing.T) {
 				t.Errorf("tree %d: %s = %q, want %q", i, k, tree[k], v)
 			}
 		}
+	}
+}
+
+// TestLoadWithUnpack extracts layers while loading (overlay) and falls
+// back to a normal unpack on a non-overlay snapshotter.
+func TestLoadWithUnpack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	img := testImage{tags: []string{"multi:1"}, layers: [][]byte{
+		makeLayer(t, map[string]string{"a/": "", "a/1": "one", "a/2": "two", "b/": "", "b/x": "x", "c": "c"}),
+		makeLayer(t, map[string]string{"a/": "", "a/.wh.1": "", "d/": "", "d/new": "new"}),
+		makeLayer(t, map[string]string{"b/": "", "b/.wh..wh..opq": "", "b/y": "y", ".wh.c": ""}),
+	}}
+	other := testImage{tags: []string{"other:1"}, layers: [][]byte{img.layers[0], makeLayer(t, map[string]string{"o": "o"})}}
+	var trees []map[string]string
+	for _, arc := range [][]byte{dockerArchive(t, img, other), ociArchive(t, false, img, other)} {
+		s := newTestStore(t)
+		sn, err := overlay.NewOverlay(t.TempDir())
+		if err != nil {
+			t.Skipf("overlay snapshotter unavailable: %v", err)
+		}
+		if _, err := s.Load(ctx, bytes.NewReader(arc), WithUnpack(sn)); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		sn.Walk(ctx, func(i snapshot.Info) error {
+			names = append(names, i.Name)
+			if i.Kind != snapshot.KindCommitted {
+				t.Errorf("left over snapshot %+v", i)
+			}
+			return nil
+		})
+		if len(names) != 4 {
+			t.Fatalf("snapshots %v, want 4 chains", names)
+		}
+		// Unpack finds everything in place.
+		chain, err := s.Unpack(ctx, sn, "multi:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mounts, err := sn.View(ctx, "view", chain.String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := t.TempDir()
+		if err := mount.All(mounts, target); err != nil {
+			t.Fatal(err)
+		}
+		trees = append(trees, treeOf(t, target))
+		mount.UnmountAll(target)
+		sn.Close()
+	}
+	want := map[string]string{"a": "drwxr-xr-x", "a/2": "-rw-r--r-- two", "b": "drwxr-xr-x", "b/y": "-rw-r--r-- y", "d": "drwxr-xr-x", "d/new": "-rw-r--r-- new"}
+	for i, tree := range trees {
+		delete(tree, ".")
+		if !reflect.DeepEqual(tree, want) {
+			t.Errorf("tree %d: %v", i, tree)
+		}
+	}
+	// Non-overlay snapshotter: plain unpack after the load.
+	s := newTestStore(t)
+	dsn := newDirSnapshotter(t)
+	if _, err := s.Load(ctx, bytes.NewReader(dockerArchive(t, img)), WithUnpack(dsn)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	dsn.Walk(ctx, func(i snapshot.Info) error {
+		if i.Kind != snapshot.KindCommitted {
+			t.Errorf("left over snapshot %+v", i)
+		}
+		n++
+		return nil
+	})
+	if n != 3 {
+		t.Fatalf("%d snapshots on the plain snapshotter, want 3", n)
 	}
 }
