@@ -341,3 +341,17 @@ func TestWalk(t *testing.T) {
 		t.Fatalf("walk: %v, missing %v", err, want)
 	}
 }
+
+func TestUsage(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	s.WriteBytes(ctx, []byte("12345"), nil)
+	s.WriteBytes(ctx, []byte("123"), nil)
+	w, _ := s.Writer(ctx, "partial", "", 0)
+	w.Write([]byte("ab"))
+	w.Close()
+	u, err := s.Usage(ctx)
+	if err != nil || u.Blobs != 2 || u.BlobBytes != 8 || u.IngestBytes != 2 {
+		t.Fatalf("usage %+v %v", u, err)
+	}
+}

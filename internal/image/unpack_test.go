@@ -443,3 +443,17 @@ func TestLoadWithUnpack(t *testing.T) {
 		t.Fatalf("%d snapshots on the plain snapshotter, want 3", n)
 	}
 }
+
+func TestRemoveStaleExtractions(t *testing.T) {
+	ctx := context.Background()
+	sn := newDirSnapshotter(t)
+	sn.Prepare(ctx, "extract-abc-sha256:x", "", nil)
+	sn.Prepare(ctx, "container-1", "", nil)
+	n, err := RemoveStaleExtractions(ctx, sn, 0)
+	if err != nil || n != 1 {
+		t.Fatalf("removed %d: %v", n, err)
+	}
+	if _, err := sn.Stat(ctx, "container-1"); err != nil {
+		t.Fatal("removed a container snapshot")
+	}
+}
