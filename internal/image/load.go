@@ -4,13 +4,11 @@ import (
 	"archive/tar"
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
-	"sync"
 
 	"github.com/berth-project/berth/internal/archive"
 	"github.com/berth-project/berth/internal/content"
@@ -188,7 +186,7 @@ func (l *loader) readArchive(ctx context.Context, r io.Reader) (err error) {
 			continue // already stored; tar skips the data
 		}
 		seq++
-		w, err := l.s.cs.Writer(ctx, fmt.Sprintf("load-%s-%d", loadID(), seq), expected, hdr.Size)
+		w, err := l.s.cs.Writer(ctx, fmt.Sprintf("load-%s-%d", content.RandomID(), seq), expected, hdr.Size)
 		if errors.Is(err, content.ErrAlreadyExists) {
 			f.digest = expected
 			cm.record(name, f)
@@ -217,87 +215,6 @@ func (l *loader) readArchive(ctx context.Context, r io.Reader) (err error) {
 	}
 }
 
-// committer verifies, fsyncs and publishes ingests in the background, so
-// that the disk flush of one file overlaps reading the next.
-type committer struct {
-	ctx  context.Context
-	l    *loader
-	jobs chan commitJob
-	done chan struct{}
-	mu   sync.Mutex
-	err  error
-}
-
-type commitJob struct {
-	name string
-	f    archiveFile
-	w    *content.Writer
-}
-
-func newCommitter(ctx context.Context, l *loader) *committer {
-	c := &committer{ctx: ctx, l: l, jobs: make(chan commitJob, 4), done: make(chan struct{})}
-	go c.run()
-	return c
-}
-
-func (c *committer) run() {
-	defer close(c.done)
-	for j := range c.jobs {
-		if c.failed() != nil {
-			j.w.Close()
-			c.l.s.cs.Abort(c.ctx, j.w.Ref())
-			continue
-		}
-		d, err := j.w.Commit(c.ctx, nil)
-		if err != nil && !errors.Is(err, content.ErrAlreadyExists) {
-			c.setErr(fmt.Errorf("store %s: %w", j.name, err))
-			continue
-		}
-		j.f.digest = d
-		c.mu.Lock()
-		c.l.files[j.name] = j.f
-		c.mu.Unlock()
-	}
-}
-
-func (c *committer) failed() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
-
-func (c *committer) setErr(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err == nil {
-		c.err = err
-	}
-}
-
-// commit queues w; it returns the first error of an earlier commit.
-func (c *committer) commit(name string, f archiveFile, w *content.Writer) error {
-	if err := c.failed(); err != nil {
-		w.Close()
-		c.l.s.cs.Abort(c.ctx, w.Ref())
-		return err
-	}
-	c.jobs <- commitJob{name: name, f: f, w: w}
-	return nil
-}
-
-func (c *committer) record(name string, f archiveFile) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.l.files[name] = f
-}
-
-// wait drains the queue and returns the first error.
-func (c *committer) wait() error {
-	close(c.jobs)
-	<-c.done
-	return c.failed()
-}
-
 // file resolves links and returns the stored file at p.
 func (l *loader) file(p string) (archiveFile, error) {
 	p = cleanArchivePath(p)
@@ -312,175 +229,6 @@ func (l *loader) file(p string) (archiveFile, error) {
 		p = t
 	}
 	return archiveFile{}, fmt.Errorf("%s missing from archive: %w", p, ErrInvalidArgument)
-}
-
-func (l *loader) dockerManifest() ([]dockerManifestEntry, error) {
-	var entries []dockerManifestEntry
-	if b := l.meta["manifest.json"]; b != nil {
-		if err := json.Unmarshal(b, &entries); err != nil {
-			return nil, fmt.Errorf("parse manifest.json: %v: %w", err, ErrInvalidArgument)
-		}
-	}
-	return entries, nil
-}
-
-// dockerImages builds an OCI manifest for each manifest.json entry. Layers
-// are normally uncompressed, so their digest must equal the config's diff
-// ID; compressed ones are checked by decompressing.
-func (l *loader) dockerImages(ctx context.Context) ([]LoadedImage, error) {
-	entries, err := l.dockerManifest()
-	if err != nil {
-		return nil, err
-	}
-	var out []LoadedImage
-	for _, e := range entries {
-		cf, err := l.file(e.Config)
-		if err != nil {
-			return nil, err
-		}
-		cfgDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cf.digest, Size: cf.size}
-		cfg, _, err := ReadConfig(ctx, l.s.cs, cfgDesc)
-		if err != nil {
-			return nil, err
-		}
-		if len(cfg.RootFS.DiffIDs) != len(e.Layers) {
-			return nil, fmt.Errorf("config %s has %d diff IDs for %d layers: %w", cf.digest, len(cfg.RootFS.DiffIDs), len(e.Layers), ErrInvalidArgument)
-		}
-		man := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc}
-		man.SchemaVersion = 2
-		for i, lp := range e.Layers {
-			lf, err := l.file(lp)
-			if err != nil {
-				return nil, err
-			}
-			desc := ocispec.Descriptor{Digest: lf.digest, Size: lf.size}
-			switch lf.compression {
-			case archive.Gzip:
-				desc.MediaType = ocispec.MediaTypeImageLayerGzip
-			case archive.Zstd:
-				desc.MediaType = ocispec.MediaTypeImageLayerZstd
-			default:
-				desc.MediaType = ocispec.MediaTypeImageLayer
-			}
-			diffID, err := l.s.diffID(ctx, desc)
-			if err != nil {
-				return nil, err
-			}
-			if diffID != cfg.RootFS.DiffIDs[i] {
-				return nil, fmt.Errorf("layer %s has diff ID %s, config says %s: %w", lp, diffID, cfg.RootFS.DiffIDs[i], ErrFailedPrecondition)
-			}
-			man.Layers = append(man.Layers, desc)
-		}
-		b, err := json.Marshal(man)
-		if err != nil {
-			return nil, fmt.Errorf("encode manifest: %w", err)
-		}
-		md, err := l.s.cs.WriteBytes(ctx, b, nil)
-		if err != nil {
-			return nil, err
-		}
-		target := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: md, Size: int64(len(b))}
-		out = append(out, namedLoads(e.RepoTags, cf.digest, target)...)
-	}
-	return out, nil
-}
-
-func namedLoads(tags []string, id digest.Digest, target ocispec.Descriptor) []LoadedImage {
-	if len(tags) == 0 {
-		return []LoadedImage{{ID: id, Target: target}}
-	}
-	var out []LoadedImage
-	for _, t := range tags {
-		out = append(out, LoadedImage{Name: t, ID: id, Target: target})
-	}
-	return out
-}
-
-// diffID returns the digest of a layer's uncompressed tar.
-func (s *Store) diffID(ctx context.Context, desc ocispec.Descriptor) (digest.Digest, error) {
-	if !IsCompressedLayer(desc.MediaType) {
-		return desc.Digest, nil
-	}
-	rc, err := s.cs.Open(ctx, desc.Digest)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	dec, err := archive.Decompress(rc)
-	if err != nil {
-		return "", fmt.Errorf("decompress layer %s: %w", desc.Digest, err)
-	}
-	defer dec.Close()
-	dg := digest.Canonical.Digester()
-	if _, err := io.Copy(dg.Hash(), dec); err != nil {
-		return "", fmt.Errorf("decompress layer %s: %w", desc.Digest, err)
-	}
-	return dg.Digest(), nil
-}
-
-// ociImages loads the images of index.json, named by their annotations or
-// by manifest.json's RepoTags (matched by config digest).
-func (l *loader) ociImages(ctx context.Context) ([]LoadedImage, error) {
-	var idx ocispec.Index
-	if err := json.Unmarshal(l.meta["index.json"], &idx); err != nil {
-		return nil, fmt.Errorf("parse index.json: %v: %w", err, ErrInvalidArgument)
-	}
-	entries, err := l.dockerManifest()
-	if err != nil {
-		return nil, err
-	}
-	tagsByConfig := map[string][]string{}
-	for _, e := range entries {
-		if cf, err := l.file(e.Config); err == nil {
-			tagsByConfig[cf.digest.String()] = append(tagsByConfig[cf.digest.String()], e.RepoTags...)
-		}
-	}
-	var out []LoadedImage
-	for _, desc := range idx.Manifests {
-		if !l.s.cs.Exists(desc.Digest) {
-			return nil, fmt.Errorf("blob %s of index.json missing from archive: %w", desc.Digest, ErrInvalidArgument)
-		}
-		if desc.MediaType == "" {
-			mt, err := mediaTypeOf(ctx, l.s.cs, desc)
-			if err != nil {
-				return nil, err
-			}
-			desc.MediaType = mt
-		}
-		if !IsIndex(desc.MediaType) && !IsManifest(desc.MediaType) {
-			continue
-		}
-		id := desc.Digest
-		r, err := Resolve(ctx, l.s.cs, desc, l.s.platform)
-		switch {
-		case err == nil:
-			for _, layer := range r.Manifest.Layers {
-				if !l.s.cs.Exists(layer.Digest) {
-					return nil, fmt.Errorf("layer %s missing from archive: %w", layer.Digest, ErrInvalidArgument)
-				}
-			}
-			id = r.ID()
-		case errors.Is(err, ErrNotFound) && IsIndex(desc.MediaType):
-			// No manifest for this host: keep the index as it is.
-		default:
-			return nil, err
-		}
-		var names []string
-		if n := desc.Annotations[AnnotationImageName]; n != "" {
-			names = append(names, n)
-		} else if n := desc.Annotations[AnnotationRefName]; strings.ContainsAny(n, "/:") {
-			if _, err := reference.Parse(n); err == nil {
-				names = append(names, n)
-			}
-		}
-		if len(names) == 0 {
-			names = tagsByConfig[id.String()]
-		}
-		clean := desc
-		clean.Annotations = nil
-		out = append(out, namedLoads(names, id, clean)...)
-	}
-	return out, nil
 }
 
 // storeLoaded writes the records of a load and fills in normalised names.
@@ -510,10 +258,6 @@ func (s *Store) targetNamed(ctx context.Context, d digest.Digest) (bool, error) 
 		return false, err
 	}
 	return referenced(all, d), nil
-}
-
-func loadID() string {
-	return content.RandomID()
 }
 
 // countingReader counts the bytes archive/tar consumed (it reads whole
