@@ -457,3 +457,43 @@ func TestRemoveStaleExtractions(t *testing.T) {
 		t.Fatal("removed a container snapshot")
 	}
 }
+
+// TestUnpackManyLayers unpacks a 130-layer image on overlay and mounts
+// it (more lower dirs than fit in one page of mount options by path).
+func TestUnpackManyLayers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	sn, err := overlay.NewOverlay(t.TempDir())
+	if err != nil {
+		t.Skipf("overlay snapshotter unavailable: %v", err)
+	}
+	defer sn.Close()
+	s := newTestStore(t)
+	img := testImage{tags: []string{"many:1"}}
+	for i := range 130 {
+		img.layers = append(img.layers, makeLayer(t, map[string]string{"l/": "", fmt.Sprintf("l/%03d", i): fmt.Sprint(i)}))
+	}
+	if _, err := s.Load(ctx, bytes.NewReader(dockerArchive(t, img)), WithUnpack(sn)); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := s.Unpack(ctx, sn, "many:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := sn.Prepare(ctx, "ctr", chain.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Remove(ctx, "ctr")
+	target := t.TempDir()
+	if err := mount.All(mounts, target); err != nil {
+		t.Fatal(err)
+	}
+	defer mount.UnmountAll(target)
+	entries, err := os.ReadDir(filepath.Join(target, "l"))
+	if err != nil || len(entries) != 130 {
+		t.Fatalf("%d entries in merged dir: %v", len(entries), err)
+	}
+}
