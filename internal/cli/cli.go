@@ -80,12 +80,14 @@ func newRoot(cli *command.CLI) *cobra.Command {
 }
 
 // resolveHost picks the daemon socket: -H, then $BERTH_HOST, then the
-// default (the only one started on demand).
+// default. A daemon is started on demand for any unix socket, unless
+// $BERTH_NO_AUTOSTART is set.
 func resolveHost(flag string) (string, bool) {
+	auto := os.Getenv("BERTH_NO_AUTOSTART") == ""
 	for _, h := range []string{flag, os.Getenv("BERTH_HOST")} {
 		if h != "" {
-			return h, false
+			return h, auto
 		}
 	}
-	return command.DefaultHost, true
+	return command.DefaultHost, auto
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -61,6 +62,11 @@ func Run(ctx context.Context, cfg *Config) error {
 		return fmt.Errorf("%w (is another daemon using %s?)", err, cfg.DataRoot)
 	}
 	defer db.Close()
+	pidFile := filepath.Join(cfg.ExecRoot, "berth.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	defer os.Remove(pidFile)
 	cstore, err := crec.OpenStore(db)
 	if err != nil {
 		return err

@@ -24,8 +24,11 @@ const (
 const autoStartTimeout = 20 * time.Second
 
 // EnsureDaemon starts `berth daemon` in the background when nothing
-// answers on host, and waits until it answers /_ping. Concurrent CLIs
-// serialize on a lock file so that only one daemon starts.
+// answers on the unix socket host, and waits until it answers /_ping. The
+// daemon keeps its state in $BERTH_DATA_ROOT (default /var/lib/berth,
+// where it also logs to daemon.log) and its sockets in $BERTH_EXEC_ROOT
+// (default /run/berth). Concurrent CLIs serialize on a lock file next to
+// the socket so that only one daemon starts.
 func EnsureDaemon(ctx context.Context, host string) error {
 	path, ok := strings.CutPrefix(host, "unix://")
 	if !ok {
@@ -54,6 +57,9 @@ func EnsureDaemon(ctx context.Context, host string) error {
 		return fmt.Errorf("cannot start the daemon: %w", err)
 	}
 	dataRoot := DefaultDataRoot
+	if v := os.Getenv("BERTH_DATA_ROOT"); v != "" {
+		dataRoot = v
+	}
 	if err := os.MkdirAll(dataRoot, 0o711); err != nil {
 		return fmt.Errorf("cannot start the daemon: %w", err)
 	}
@@ -63,7 +69,11 @@ func EnsureDaemon(ctx context.Context, host string) error {
 		return fmt.Errorf("cannot start the daemon: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(self, "daemon", "--host", host)
+	args := []string{"daemon", "--host", host, "--data-root", dataRoot}
+	if v := os.Getenv("BERTH_EXEC_ROOT"); v != "" {
+		args = append(args, "--exec-root", v)
+	}
+	cmd := exec.Command(self, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -238,7 +238,7 @@ func (e *env) run(kind cliKind, stdin string, args ...string) result {
 	case berthCLI:
 		exe, _ := os.Executable()
 		cmd = exec.Command(exe, args...)
-		cmd.Env = append(os.Environ(), mainEnv+"=1", "BERTH_HOST=unix://"+e.sock)
+		cmd.Env = append(os.Environ(), mainEnv+"=1", "BERTH_HOST=unix://"+e.sock, "BERTH_NO_AUTOSTART=1")
 	case dockerCLI:
 		cmd = exec.Command(dockerPath, args...)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock, "HOME="+e.dir)
@@ -258,6 +258,32 @@ func (e *env) run(kind cliKind, stdin string, args ...string) result {
 		code = ee.ExitCode()
 	}
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// runTTY runs the CLI under script(1), so that it has a terminal.
+func (e *env) runTTY(kind cliKind, stdin string, args ...string) result {
+	e.t.Helper()
+	bin := dockerPath
+	if kind == berthCLI {
+		bin, _ = os.Executable()
+	}
+	line := bin
+	for _, a := range args {
+		line += " '" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	cmd := exec.Command("script", "-qec", line, "/dev/null")
+	cmd.Env = append(os.Environ(), mainEnv+"=1", "BERTH_HOST=unix://"+e.sock, "BERTH_NO_AUTOSTART=1", "DOCKER_HOST=unix://"+e.sock, "HOME="+e.dir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdin = strings.NewReader(stdin)
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("script: %v", err)
+	}
+	return result{stdout: out.String(), code: code}
 }
 
 // must runs the CLI and fails the test unless it exits 0.

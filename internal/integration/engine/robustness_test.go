@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/shim"
 )
@@ -181,5 +184,55 @@ func TestConcurrentCLIs(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestCLIAutoStart runs 20 CLIs at once with no daemon: one daemon is
+// started for them and all succeed.
+func TestCLIAutoStart(t *testing.T) {
+	requireRoot(t)
+	dir, err := os.MkdirTemp("", "ba")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "berth.sock")
+	exe, _ := os.Executable()
+	envv := append(os.Environ(), mainEnv+"=1", "BERTH_HOST=unix://"+sock,
+		"BERTH_DATA_ROOT="+filepath.Join(dir, "data"), "BERTH_EXEC_ROOT="+filepath.Join(dir, "run"), "BERTH_DEFAULT_RUNTIME=runc")
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(filepath.Join(dir, "run", "berth.pid")); err == nil {
+			var pid int
+			fmt.Sscan(string(b), &pid)
+			if pid > 0 {
+				syscall.Kill(pid, syscall.SIGTERM)
+				eventually(t, "daemon exit", func() bool { return syscall.Kill(pid, 0) != nil })
+			}
+		}
+		for _, m := range mountsUnder(dir) {
+			unix.Unmount(m, unix.MNT_DETACH)
+		}
+		os.RemoveAll(dir)
+	})
+	var wg sync.WaitGroup
+	errs := make(chan string, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(exe, "version", "--format", "{{.Server.Version}}")
+			cmd.Env = envv
+			if out, err := cmd.CombinedOutput(); err != nil || len(out) == 0 {
+				errs <- fmt.Sprintf("%v: %s", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "data", "daemon.log"))
+	if n := strings.Count(string(log), "serving"); n != 1 {
+		t.Fatalf("%d daemons started:\n%s", n, log)
 	}
 }

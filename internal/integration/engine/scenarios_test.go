@@ -2,6 +2,7 @@ package engine
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,6 +63,22 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		if r := e.run(k, "", "run", "--no-such-flag", "busybox"); r.code != 125 {
 			t.Fatalf("bad flag: want 125: %s", r)
 		}
+	})
+	t.Run("tty", func(t *testing.T) {
+		if _, err := exec.LookPath("script"); err != nil {
+			t.Skip("no script(1)")
+		}
+		r := e.runTTY(k, "", "run", "--rm", "-t", "busybox", "sh", "-c", "tty; echo $TERM; exit 5")
+		if r.code != 5 || !strings.Contains(r.stdout, "/dev/pts/0") || !strings.Contains(r.stdout, "xterm") {
+			t.Fatalf("run -t: %s", r)
+		}
+		n := name("tty")
+		e.must(k, "run", "-d", "--name", n, "busybox", "sleep", "100")
+		r = e.runTTY(k, "", "exec", "-t", n, "sh", "-c", "tty; exit 2")
+		if r.code != 2 || !strings.Contains(r.stdout, "/dev/pts/") {
+			t.Fatalf("exec -t: %s", r)
+		}
+		e.must(k, "rm", "-f", n)
 	})
 	t.Run("detached lifecycle", func(t *testing.T) {
 		n := name("life")
