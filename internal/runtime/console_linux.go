@@ -35,8 +35,9 @@ func setupConsole(sock *os.File, p *specs.Process, rootfs string, mountConsole b
 	}
 	slavePath := "/dev/pts/" + strconv.Itoa(n)
 	// Open the slave through the master (TIOCGPTPEER): no path lookup.
-	slave, err := unix.IoctlRetInt(master, unix.TIOCGPTPEER)
-	if err != nil {
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	slave := int(r)
+	if errno != 0 {
 		sp := slavePath
 		if rootfs != "" {
 			if sp, err = securejoin.SecureJoin(rootfs, slavePath); err != nil {

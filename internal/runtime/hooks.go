@@ -30,6 +30,24 @@ func runHooks(kind string, hooks []specs.Hook, st *specs.State) error {
 	return nil
 }
 
+// runHooksWarn runs every hook even when some fail, reporting failures as
+// warnings: the spec's rule for poststart and poststop hooks.
+func runHooksWarn(kind string, hooks []specs.Hook, st *specs.State, warn func(string, ...any)) {
+	if len(hooks) == 0 {
+		return
+	}
+	state, err := json.Marshal(st)
+	if err != nil {
+		warn("%s hooks: %v", kind, err)
+		return
+	}
+	for i, h := range hooks {
+		if err := runHook(h, state); err != nil {
+			warn("%s hook #%d (%s): %v", kind, i, h.Path, err)
+		}
+	}
+}
+
 func runHook(h specs.Hook, state []byte) error {
 	ctx := context.Background()
 	if h.Timeout != nil {

@@ -48,6 +48,10 @@ func Init() {
 // the sync socket.
 var readySent bool
 
+// procDirFD is where /proc is when the container's root has none
+// (containers without a mount namespace); AT_FDCWD otherwise.
+var procDirFD = unix.AT_FDCWD
+
 func initMain(sync *os.File) error {
 	dec := json.NewDecoder(sync)
 	m, err := readMsg(dec)
@@ -97,7 +101,9 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 		return fmt.Errorf("setsid: %w", err)
 	}
 	if !hasNamespace(spec, specs.MountNamespace) {
-		return fmt.Errorf("a container needs a mount namespace")
+		// Sharing the runtime's mount namespace: nothing may be mounted
+		// (it would land on the host); only enter the rootfs.
+		return initWithoutMountNS(cfg, sync, dec)
 	}
 	var listener *os.File
 	if spec.Linux.Seccomp != nil && spec.Linux.Seccomp.ListenerPath != "" {
@@ -146,9 +152,53 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 	if err != nil {
 		return err
 	}
+	if p, ok := propagationFlags[spec.Linux.RootfsPropagation]; ok {
+		if err := unix.Mount("", "/", "", p, ""); err != nil {
+			return fmt.Errorf("set rootfs propagation %s: %w", spec.Linux.RootfsPropagation, err)
+		}
+	}
 	if err := finalizeRootfs(spec, rs); err != nil {
 		return err
 	}
+	return finishInit(cfg, sync, listener)
+}
+
+// initWithoutMountNS runs a container that shares the host's mount
+// namespace: chroot into the rootfs, no mounts.
+func initWithoutMountNS(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
+	if len(cfg.Spec.Mounts) > 0 || len(cfg.Spec.Linux.MaskedPaths) > 0 || len(cfg.Spec.Linux.ReadonlyPaths) > 0 {
+		cfg.Spec.Mounts, cfg.Spec.Linux.MaskedPaths, cfg.Spec.Linux.ReadonlyPaths = nil, nil, nil
+	}
+	if err := writeMsg(sync, syncMsg{Type: msgHooks}); err != nil {
+		return err
+	}
+	if err := expectMsg(dec, msgResume); err != nil {
+		return err
+	}
+	if cfg.Spec.Hooks != nil {
+		if err := runHooks("createContainer", cfg.Spec.Hooks.CreateContainer, cfg.State); err != nil {
+			return err
+		}
+	}
+	// The rootfs may have no /proc: keep a handle on ours for the fifo.
+	proc, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /proc: %w", err)
+	}
+	procDirFD = proc
+	if err := unix.Chroot(cfg.Rootfs); err != nil {
+		return fmt.Errorf("chroot %s: %w", cfg.Rootfs, err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	return finishInit(cfg, sync, nil)
+}
+
+// finishInit: what every init does once in its root: hostname, sysctls,
+// keyring, process preparation, ready, wait for start, exec.
+func finishInit(cfg *initConfig, sync *os.File, listener *os.File) error {
+	spec, p := cfg.Spec, cfg.Process
 	if hasNamespace(spec, specs.UTSNamespace) {
 		if spec.Hostname != "" {
 			if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
@@ -196,7 +246,11 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 		return fmt.Errorf("no exec fifo")
 	}
 	fifoPath := "/proc/self/fd/" + strconv.Itoa(int(fifo.Fd()))
-	w, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if procDirFD != unix.AT_FDCWD {
+		fifoPath = fifoPath[len("/proc/"):]
+	}
+	wfd, err := unix.Openat(procDirFD, fifoPath, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	w := os.NewFile(uintptr(wfd), "exec.fifo")
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
@@ -397,6 +451,9 @@ func (fp *finalProcess) exec() error {
 // closeExtraFDs marks every descriptor from min on close-on-exec, so nothing
 // of the runtime's leaks into the container (CVE-2024-21626).
 func closeExtraFDs(min int) error {
+	if err := unix.CloseRange(uint(min), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
 	d, err := os.Open("/proc/self/fd")
 	if err != nil {
 		return fmt.Errorf("list fds: %w", err)

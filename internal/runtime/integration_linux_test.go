@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/runtime"
 	"github.com/berth-project/berth/internal/testbundle"
@@ -524,5 +526,111 @@ func TestErrorsAreClear(t *testing.T) {
 	_, errs, code = e.berth(nil, "state", "nonexistent")
 	if code == 0 || !strings.Contains(errs, "does not exist") {
 		t.Fatalf("state of missing: %d %q", code, errs)
+	}
+}
+
+// TestTerminalThroughConsoleSocket: as containerd and conmon do, receive
+// the pty master on a console socket and read the container's output.
+func TestTerminalThroughConsoleSocket(t *testing.T) {
+	e := newEnv(t, "/bin/sh", "-c", "tty; echo hello-tty; [ -c /dev/console ] && echo console-ok")
+	e.spec.Process.Terminal = true
+	e.write()
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer conn.Close()
+		oob := make([]byte, unix.CmsgSpace(4))
+		buf := make([]byte, 64)
+		_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		fds, _ := unix.ParseUnixRights(&msgs[0])
+		master := os.NewFile(uintptr(fds[0]), "master")
+		defer master.Close()
+		b, _ := io.ReadAll(master) // ends with EIO when the container exits
+		got <- string(b)
+	}()
+	e.must("create", "--console-socket", sock, e.id)
+	e.must("start", e.id)
+	var out string
+	select {
+	case out = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no output from the terminal")
+	}
+	if !strings.Contains(out, "/dev/pts/0") || !strings.Contains(out, "hello-tty") || !strings.Contains(out, "console-ok") {
+		t.Fatalf("terminal output %q", out)
+	}
+	waitFor(t, func() bool { return e.state().Status == runtime.Stopped })
+	e.must("delete", e.id)
+}
+
+// TestCgroupMountWithoutCgroupNS: runc's spec template of old had no cgroup
+// namespace; the container's own cgroups are bound in, read-only.
+func TestCgroupMountWithoutCgroupNS(t *testing.T) {
+	e := newEnv(t, "/bin/sh", "-c", "cat /sys/fs/cgroup/pids/pids.max; touch /sys/fs/cgroup/pids/x 2>/dev/null && echo WRITABLE; grep -c ' /sys/fs/cgroup/pids cgroup ro,' /proc/mounts")
+	var ns []specs.LinuxNamespace
+	for _, n := range e.spec.Linux.Namespaces {
+		if n.Type != specs.CgroupNamespace {
+			ns = append(ns, n)
+		}
+	}
+	e.spec.Linux.Namespaces = ns
+	limit := int64(42)
+	e.spec.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &limit}}
+	if out := e.mustRun(); out != "42\n1\n" {
+		t.Fatalf("got %q", out)
+	}
+}
+
+// TestWithoutMountNamespace: a container sharing the host's mount namespace
+// is only chrooted; nothing is mounted.
+func TestWithoutMountNamespace(t *testing.T) {
+	e := newEnv(t, "/bin/sh", "-c", "ls /bin/busybox && echo in-rootfs")
+	var ns []specs.LinuxNamespace
+	for _, n := range e.spec.Linux.Namespaces {
+		if n.Type != specs.MountNamespace {
+			ns = append(ns, n)
+		}
+	}
+	e.spec.Linux.Namespaces = ns
+	before, _ := os.ReadFile("/proc/self/mountinfo")
+	if out := e.mustRun(); out != "/bin/busybox\nin-rootfs\n" {
+		t.Fatalf("got %q", out)
+	}
+	after, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Count(string(after), "\n") != strings.Count(string(before), "\n") {
+		t.Fatal("host mount table changed")
+	}
+}
+
+// TestPoststopFailureRunsRemainingHooks: a failing poststop hook is a
+// warning; the next hook still runs and delete succeeds.
+func TestPoststopFailureRunsRemainingHooks(t *testing.T) {
+	e := newEnv(t, "/bin/true")
+	mark := filepath.Join(t.TempDir(), "second")
+	e.spec.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/false"}, {Path: "/bin/touch", Args: []string{"touch", mark}}}}
+	_, errs, code := e.run()
+	if code != 0 {
+		t.Fatalf("run failed: %d %s", code, errs)
+	}
+	if !strings.Contains(errs, "poststop hook #0") {
+		t.Fatalf("no warning for the failing hook: %q", errs)
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatal("second poststop hook did not run")
 	}
 }

@@ -28,13 +28,12 @@ type rootfsSetup struct {
 func prepareRootfs(cfg *initConfig) (*rootfsSetup, error) {
 	spec := cfg.Spec
 	rs := &rootfsSetup{rootfs: cfg.Rootfs, setupDev: needsDevSetup(spec)}
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p, ok := propagationFlags[spec.Linux.RootfsPropagation]; ok {
-		prop = p
-	} else if spec.Linux.RootfsPropagation != "" {
+	// Slave while setting up, so nothing propagates to the host; the
+	// requested rootfsPropagation is applied to the new root after pivot.
+	if _, ok := propagationFlags[spec.Linux.RootfsPropagation]; !ok && spec.Linux.RootfsPropagation != "" {
 		return nil, fmt.Errorf("invalid rootfsPropagation %q", spec.Linux.RootfsPropagation)
 	}
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 		return nil, fmt.Errorf("set propagation of /: %w", err)
 	}
 	if err := parentMountPrivate(cfg.Rootfs); err != nil {
@@ -294,6 +293,21 @@ func (rs *rootfsSetup) mount(cfg *initConfig, m specs.Mount) error {
 	return nil
 }
 
+// remountAt applies flags to the bind mount just made at dest, through a
+// fresh handle (one opened before the mount points beneath it).
+func (rs *rootfsSetup) remountAt(dest string, flags uintptr) error {
+	flags &^= unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT
+	if flags == 0 {
+		return nil
+	}
+	t, _, err := target(rs.rootfs, dest, false)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return remountBind(procFD(t), flags)
+}
+
 // remountBind applies flags to a bind mount, keeping the flags the kernel
 // locked on the source (nodev, nosuid, noexec, atime flags in a user
 // namespace), which a remount must repeat or it fails with EPERM.
@@ -347,10 +361,7 @@ func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMou
 		if err := unix.Mount(cfg.CgroupPaths[""], procFD(t), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return err
 		}
-		if po.flags&^unix.MS_RDONLY != 0 || ro {
-			return remountBind(procFD(t), po.flags)
-		}
-		return nil
+		return rs.remountAt(m.Destination, po.flags)
 	}
 	if err := unix.Mount("tmpfs", procFD(t), "tmpfs", flags, "mode=755"); err != nil {
 		return err
@@ -380,8 +391,8 @@ func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMou
 				src = h.mountPoint
 			}
 			err = unix.Mount(src, procFD(sub), "", unix.MS_BIND|unix.MS_REC, "")
-			if err == nil && ro {
-				err = remountBind(procFD(sub), po.flags)
+			if err == nil {
+				err = rs.remountAt(filepath.Join(base, name), po.flags)
 			}
 		}
 		sub.Close()
@@ -412,8 +423,8 @@ func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMou
 				src = v2.mountPoint
 			}
 			err = unix.Mount(src, procFD(sub), "", unix.MS_BIND|unix.MS_REC, "")
-			if err == nil && ro {
-				err = remountBind(procFD(sub), po.flags)
+			if err == nil {
+				err = rs.remountAt(filepath.Join(base, name), po.flags)
 			}
 		}
 		sub.Close()

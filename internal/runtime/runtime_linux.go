@@ -78,6 +78,11 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, err error) {
 	if err := Validate(spec); err != nil {
 		return nil, err
 	}
+	if spec.Linux.MountLabel != "" && !lsmEnabled("selinux") {
+		// Mounts carry no label without SELinux; runc and crun ignore it too.
+		r.warn("ignoring linux.mountLabel %q: SELinux is not enabled in this kernel", spec.Linux.MountLabel)
+		spec.Linux.MountLabel = ""
+	}
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(bundle, rootfs)
@@ -301,9 +306,7 @@ wait:
 		return fmt.Errorf("remove exec fifo: %w", err)
 	}
 	if rec.Spec.Hooks != nil {
-		if err := runHooks("poststart", rec.Spec.Hooks.Poststart, r.specState(rec, Running)); err != nil {
-			r.warn("%v", err)
-		}
+		runHooksWarn("poststart", rec.Spec.Hooks.Poststart, r.specState(rec, Running), r.warn)
 	}
 	return nil
 }
@@ -478,9 +481,7 @@ func (r *Runtime) destroy(rec *record, st Status) error {
 		return fmt.Errorf("remove cgroup: %w", err)
 	}
 	if rec.Spec != nil && rec.Spec.Hooks != nil {
-		if err := runHooks("poststop", rec.Spec.Hooks.Poststop, r.specState(rec, Stopped)); err != nil {
-			r.warn("%v", err)
-		}
+		runHooksWarn("poststop", rec.Spec.Hooks.Poststop, r.specState(rec, Stopped), r.warn)
 	}
 	if err := os.RemoveAll(r.dir(rec.ID)); err != nil {
 		return fmt.Errorf("remove state: %w", err)

@@ -45,9 +45,6 @@ func Validate(s *specs.Spec) error {
 	if s.Process.SelinuxLabel != "" && !lsmEnabled("selinux") {
 		return fmt.Errorf("SELinux label %q requested but SELinux is not enabled in this kernel", s.Process.SelinuxLabel)
 	}
-	if s.Linux.MountLabel != "" && !lsmEnabled("selinux") {
-		return fmt.Errorf("SELinux mount label %q requested but SELinux is not enabled in this kernel", s.Linux.MountLabel)
-	}
 	seen := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range s.Linux.Namespaces {
 		if _, ok := namespaceFlags[ns.Type]; !ok {

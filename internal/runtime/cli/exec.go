@@ -85,6 +85,14 @@ func execCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("tty") {
 				p.Terminal = tty
 			}
+			if p.Terminal && !o.Detach && o.ConsoleSocket == "" {
+				proxy, err := newTTYProxy()
+				if err != nil {
+					return err
+				}
+				defer proxy.close()
+				o.ConsoleSocket = proxy.path()
+			}
 			code, err := rt.Exec(context.Background(), args[0], p, o)
 			if err != nil {
 				return err

@@ -52,6 +52,16 @@ func runCmd(g *globals) *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			bundleDefault(&o)
+			if !detach && o.ConsoleSocket == "" {
+				if spec, err := runtime.LoadSpec(o.Bundle); err == nil && spec.Process != nil && spec.Process.Terminal {
+					proxy, err := newTTYProxy()
+					if err != nil {
+						return err
+					}
+					defer proxy.close()
+					o.ConsoleSocket = proxy.path()
+				}
+			}
 			code, err := g.runtime().Run(args[0], o, detach)
 			if err != nil {
 				return err
