@@ -45,7 +45,8 @@ func newFixture(t *testing.T, args []string, mod func(*Config, *specs.Spec)) *fi
 		t.Fatal(err)
 	}
 	id := "shimtest" + strings.ReplaceAll(filepath.Base(dir), "bshim", "")
-	spec, err := oci.New(oci.WithArgs(args...), oci.WithRootfs("rootfs", false), oci.WithCgroupsPath("/berth-test/"+id))
+	parent := "/berth-shimtest-" + id
+	spec, err := oci.New(oci.WithArgs(args...), oci.WithRootfs("rootfs", false), oci.WithCgroupsPath(parent+"/"+id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +69,10 @@ func newFixture(t *testing.T, args []string, mod func(*Config, *specs.Spec)) *fi
 		Client{Socket: cfg.Socket}.Kill(context.Background(), int(syscall.SIGKILL), true, true)
 		f.waitExited()
 		os.RemoveAll(dir)
+		ctrls, _ := filepath.Glob("/sys/fs/cgroup/*" + parent)
+		for _, c := range ctrls {
+			os.Remove(c)
+		}
 	})
 	return f
 }
