@@ -157,6 +157,9 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 			return fmt.Errorf("set rootfs propagation %s: %w", spec.Linux.RootfsPropagation, err)
 		}
 	}
+	if err := kernelSettings(spec); err != nil {
+		return err
+	}
 	if err := finalizeRootfs(spec, rs); err != nil {
 		return err
 	}
@@ -192,13 +195,15 @@ func initWithoutMountNS(cfg *initConfig, sync *os.File, dec *json.Decoder) error
 	if err := unix.Chdir("/"); err != nil {
 		return err
 	}
+	if err := kernelSettings(cfg.Spec); err != nil {
+		return err
+	}
 	return finishInit(cfg, sync, nil)
 }
 
-// finishInit: what every init does once in its root: hostname, sysctls,
-// keyring, process preparation, ready, wait for start, exec.
-func finishInit(cfg *initConfig, sync *os.File, listener *os.File) error {
-	spec, p := cfg.Spec, cfg.Process
+// kernelSettings sets hostname, domainname and sysctls; before /proc/sys
+// becomes read-only.
+func kernelSettings(spec *specs.Spec) error {
 	if hasNamespace(spec, specs.UTSNamespace) {
 		if spec.Hostname != "" {
 			if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
@@ -219,6 +224,13 @@ func finishInit(cfg *initConfig, sync *os.File, listener *os.File) error {
 			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 		}
 	}
+	return nil
+}
+
+// finishInit: what every init does once in its root: hostname, sysctls,
+// keyring, process preparation, ready, wait for start, exec.
+func finishInit(cfg *initConfig, sync *os.File, listener *os.File) error {
+	spec, p := cfg.Spec, cfg.Process
 	if !cfg.NoNewKeyring {
 		// A fresh session keyring, so the container cannot see the host's keys.
 		name := "_ses." + cfg.ContainerID

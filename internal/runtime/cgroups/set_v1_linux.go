@@ -304,7 +304,7 @@ func pidsLimit(v int64) string {
 }
 
 func setBlkioV1(dir string, b *specs.LinuxBlockIO) error {
-	if b.Weight != nil {
+	if b.Weight != nil && *b.Weight != 0 { // 0 means unset (Docker sends it)
 		file := "blkio.weight"
 		if !fileExists(dir, file) {
 			file = "blkio.bfq.weight"
@@ -316,7 +316,7 @@ func setBlkioV1(dir string, b *specs.LinuxBlockIO) error {
 			return err
 		}
 	}
-	if b.LeafWeight != nil {
+	if b.LeafWeight != nil && *b.LeafWeight != 0 {
 		if err := requireFile(dir, "blkio.leaf_weight", "blkio leaf weight"); err != nil {
 			return err
 		}
