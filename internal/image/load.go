@@ -50,11 +50,10 @@ var metadataFiles = map[string]bool{"manifest.json": true, "index.json": true, "
 const maxMetadataSize = 32 << 20
 
 type loader struct {
-	s        *Store
-	unpacker *streamUnpacker // nil unless loading WithUnpack
-	files    map[string]archiveFile
-	links    map[string]string
-	meta     map[string][]byte
+	s     *Store
+	files map[string]archiveFile
+	links map[string]string
+	meta  map[string][]byte
 }
 
 // Load reads a Docker archive (`docker save`, old <id>/layer.tar layout or
@@ -75,10 +74,6 @@ func (s *Store) Load(ctx context.Context, r io.Reader, opts ...LoadOption) ([]Lo
 	}
 	defer lease.Release()
 	l := &loader{s: s, files: map[string]archiveFile{}, links: map[string]string{}, meta: map[string][]byte{}}
-	if o.sn != nil {
-		l.unpacker = newStreamUnpacker(o.sn)
-		defer l.unpacker.cleanup(ctx)
-	}
 	if err := l.readArchive(ctx, r); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
@@ -94,8 +89,8 @@ func (s *Store) Load(ctx context.Context, r io.Reader, opts ...LoadOption) ([]Lo
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	if l.unpacker != nil {
-		if err := l.unpacker.finish(ctx, l, loaded); err != nil {
+	if o.sn != nil {
+		if err := s.unpackLoaded(ctx, o.sn, loaded); err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
 	}
@@ -178,7 +173,7 @@ func (l *loader) readArchive(ctx context.Context, r io.Reader) (err error) {
 			}
 		}
 		br.Reset(tr)
-		head, _ := br.Peek(512)
+		head, _ := br.Peek(4)
 		f := archiveFile{size: hdr.Size, compression: archive.DetectCompression(head)}
 		if expected != "" && l.s.cs.Exists(expected) {
 			f.digest = expected
@@ -195,19 +190,10 @@ func (l *loader) readArchive(ctx context.Context, r io.Reader) (err error) {
 		if err != nil {
 			return fmt.Errorf("store %s: %w", name, err)
 		}
-		var dst io.Writer = w
-		tee := l.unpacker.start(ctx, name, head)
-		if tee != nil {
-			dst = io.MultiWriter(w, tee)
-		}
-		if _, err := io.CopyBuffer(dst, br, copyBuf); err != nil {
-			l.unpacker.abort(tee)
+		if _, err := io.CopyBuffer(w, br, copyBuf); err != nil {
 			w.Close()
 			l.s.cs.Abort(ctx, w.Ref())
 			return fmt.Errorf("store %s: %w", name, err)
-		}
-		if tee != nil {
-			tee.Close()
 		}
 		if err := cm.commit(name, f, w); err != nil {
 			return err

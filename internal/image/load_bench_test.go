@@ -68,30 +68,3 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkLoadWithUnpack is BenchmarkLoadUnpack with extraction during
-// the load.
-func BenchmarkLoadWithUnpack(b *testing.B) {
-	arc := benchArchive(b, 5, 200, 100<<10)
-	b.SetBytes(int64(len(arc)))
-	for b.Loop() {
-		b.StopTimer()
-		s := newTestStore(b)
-		dir, _ := os.MkdirTemp("", "bench-ov")
-		sn, err := overlay.NewOverlay(dir)
-		if err != nil {
-			b.Skip(err)
-		}
-		b.StartTimer()
-		if _, err := s.Load(context.Background(), bytes.NewReader(arc), WithUnpack(sn)); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.Unpack(context.Background(), sn, "bench:1"); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		sn.Close()
-		os.RemoveAll(dir)
-		b.StartTimer()
-	}
-}

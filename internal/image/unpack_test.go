@@ -367,8 +367,8 @@ func TestParallelUnpackMatchesSequential(t *testing.T) {
 	}
 }
 
-// TestLoadWithUnpack extracts layers while loading (overlay) and falls
-// back to a normal unpack on a non-overlay snapshotter.
+// TestLoadWithUnpack loads images ready to run, on overlay and on a plain
+// snapshotter.
 func TestLoadWithUnpack(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -425,7 +425,7 @@ func TestLoadWithUnpack(t *testing.T) {
 			t.Errorf("tree %d: %v", i, tree)
 		}
 	}
-	// Non-overlay snapshotter: plain unpack after the load.
+	// Non-overlay snapshotter.
 	s := newTestStore(t)
 	dsn := newDirSnapshotter(t)
 	if _, err := s.Load(ctx, bytes.NewReader(dockerArchive(t, img)), WithUnpack(dsn)); err != nil {
