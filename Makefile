@@ -6,7 +6,7 @@ TAGS      := netgo osusergo
 LDFLAGS   := -s -w -extldflags "-static"
 export CGO_ENABLED := 1
 
-.PHONY: all build test lint bench conformance demo clean
+.PHONY: all build test lint bench conformance engines demo clean
 
 all: build
 
@@ -26,6 +26,10 @@ bench: build
 
 conformance: build
 	bash hack/conformance.sh $(CURDIR)/$(BIN)
+
+# dockerd and podman driving berth as their OCI runtime (installs the peers).
+engines: build
+	bash hack/engines-check.sh $(CURDIR)/$(BIN)
 
 # Build berth and run a container from a busybox bundle, offline.
 demo: build
