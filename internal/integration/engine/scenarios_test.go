@@ -168,6 +168,32 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 			t.Fatalf("--mount bind: %s", r)
 		}
 	})
+	t.Run("cp", func(t *testing.T) {
+		n := name("cp")
+		e.must(k, "run", "-d", "--name", n, "busybox", "sleep", "100")
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "in.txt"), []byte("into the container\n"), 0o644)
+		os.MkdirAll(filepath.Join(dir, "tree", "sub"), 0o755)
+		os.WriteFile(filepath.Join(dir, "tree", "sub", "f"), []byte("deep\n"), 0o600)
+		e.must(k, "cp", filepath.Join(dir, "in.txt"), n+":/tmp/")
+		e.must(k, "cp", filepath.Join(dir, "tree"), n+":/tmp/tree2")
+		if out := e.must(k, "exec", n, "cat", "/tmp/in.txt", "/tmp/tree2/sub/f"); out != "into the container\ndeep" {
+			t.Fatalf("copied in: %q", out)
+		}
+		if out := e.must(k, "exec", n, "stat", "-c", "%a", "/tmp/tree2/sub/f"); out != "600" {
+			t.Fatalf("mode: %q", out)
+		}
+		e.must(k, "cp", n+":/etc/passwd", filepath.Join(dir, "passwd"))
+		if b, _ := os.ReadFile(filepath.Join(dir, "passwd")); !strings.HasPrefix(string(b), "root:") {
+			t.Fatalf("copied out: %q", b)
+		}
+		e.must(k, "stop", "-t", "0", n)
+		e.must(k, "cp", n+":/tmp/tree2", filepath.Join(dir, "back"))
+		if b, _ := os.ReadFile(filepath.Join(dir, "back", "sub", "f")); string(b) != "deep\n" {
+			t.Fatalf("copied out of a stopped container: %q", b)
+		}
+		e.must(k, "rm", n)
+	})
 	t.Run("read-only and tmpfs", func(t *testing.T) {
 		if r := e.run(k, "", "run", "--rm", "--read-only", "busybox", "touch", "/x"); r.code == 0 {
 			t.Fatal("write to a read-only rootfs succeeded")

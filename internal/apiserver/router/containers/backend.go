@@ -32,6 +32,9 @@ type Backend interface {
 	IsTTY(ref string) (bool, error)
 	Attach(ctx context.Context, ref string, opts engine.AttachOptions, hijack func() (engine.ClientConn, error)) error
 	Resize(ctx context.Context, ref string, height, width uint16) error
+	StatPath(ctx context.Context, ref, path string) (container.PathStat, error)
+	ArchivePath(ctx context.Context, ref, path string, start func(container.PathStat), w io.Writer) error
+	ExtractToDir(ctx context.Context, ref, path string, r io.Reader) error
 	ExecCreate(ctx context.Context, ref string, req container.ExecCreateRequest) (string, error)
 	ExecIsTTY(id string) (bool, error)
 	ExecStart(ctx context.Context, id string, detach bool, conn engine.ClientConn) error
