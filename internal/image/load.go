@@ -62,7 +62,8 @@ type loader struct {
 // file is streamed into the content store and verified (blobs/<alg>/<hex>
 // against its name). Records are written only at the end, under a content
 // lease, so a load that fails or is killed leaves no image behind, only
-// unreferenced blobs for GC, and a retry starts afresh.
+// unreferenced blobs for GC, and a retry starts afresh. The archive may be
+// gzip or zstd compressed, as docker load accepts.
 func (s *Store) Load(ctx context.Context, r io.Reader, opts ...LoadOption) ([]LoadedImage, error) {
 	var o loadOptions
 	for _, opt := range opts {
@@ -74,7 +75,12 @@ func (s *Store) Load(ctx context.Context, r io.Reader, opts ...LoadOption) ([]Lo
 	}
 	defer lease.Release()
 	l := &loader{s: s, files: map[string]archiveFile{}, links: map[string]string{}, meta: map[string][]byte{}}
-	if err := l.readArchive(ctx, r); err != nil {
+	dec, err := archive.Decompress(r)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	defer dec.Close()
+	if err := l.readArchive(ctx, dec); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	var loaded []LoadedImage

@@ -337,3 +337,17 @@ func TestLoadRefusesSparse(t *testing.T) {
 		t.Fatalf("want refusal, got %v", err)
 	}
 }
+
+func TestLoadCompressedArchive(t *testing.T) {
+	s := newTestStore(t)
+	a, _ := twoImages(t)
+	loaded := loadBytes(t, s, gzipBytes(t, dockerArchive(t, a)))
+	if len(loaded) != 2 || loaded[0].ID != digest.FromBytes(a.config(t)) {
+		t.Fatalf("loaded %+v", loaded)
+	}
+	// A truncated compressed archive fails too.
+	gz := gzipBytes(t, dockerArchive(t, a))
+	if _, err := s.Load(context.Background(), bytes.NewReader(gz[:len(gz)-20])); err == nil {
+		t.Fatal("truncated gzip archive loaded")
+	}
+}
