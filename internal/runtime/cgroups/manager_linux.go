@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // group is the container's cgroup in one hierarchy.
@@ -45,7 +46,7 @@ func newManager(cgroupsPath, id string, opts Options, mountinfo, procCgroup stri
 		root = DefaultRoot
 	}
 	root = filepath.Clean(root)
-	l, err := discoverLayout(root, mountinfo)
+	l, err := layoutFor(root, mountinfo)
 	if err != nil {
 		return nil, err
 	}
@@ -316,4 +317,21 @@ func (m *manager) OOMKillCount() (uint64, error) {
 		return 0, fmt.Errorf("oom kill count: %w", err)
 	}
 	return kv["oom_kill"], nil
+}
+
+var (
+	hostLayoutOnce sync.Once
+	hostLayout     *layout
+	hostLayoutErr  error
+)
+
+// layoutFor discovers the hierarchies once per process for the real
+// cgroupfs: a runtime command or the daemon builds several managers, and
+// parsing mountinfo each time showed up in the per-container path.
+func layoutFor(root, mountinfo string) (*layout, error) {
+	if root != DefaultRoot || mountinfo != "/proc/self/mountinfo" {
+		return discoverLayout(root, mountinfo)
+	}
+	hostLayoutOnce.Do(func() { hostLayout, hostLayoutErr = discoverLayout(root, mountinfo) })
+	return hostLayout, hostLayoutErr
 }
