@@ -497,3 +497,46 @@ func TestUnpackManyLayers(t *testing.T) {
 		t.Fatalf("%d entries in merged dir: %v", len(entries), err)
 	}
 }
+
+// TestPruneSnapshots removes the layers of a deleted image but keeps
+// shared ones and those under a container's snapshot.
+func TestPruneSnapshots(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	sn, err := overlay.NewOverlay(t.TempDir())
+	if err != nil {
+		t.Skipf("overlay snapshotter unavailable: %v", err)
+	}
+	defer sn.Close()
+	s := newTestStore(t)
+	a, b := twoImages(t) // share the base layer
+	loadBytes(t, s, dockerArchive(t, a, b))
+	topA, err := s.Unpack(ctx, sn, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topB, err := s.Unpack(ctx, sn, "user/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Prepare(ctx, "container-of-b", topB.String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"busybox", "localhost:5000/x:y", "user/app:v1"} {
+		s.Delete(ctx, n)
+	}
+	removed, err := s.PruneSnapshots(ctx, sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(removed, []string{topA.String()}) {
+		t.Fatalf("removed %v, want only %s", removed, topA)
+	}
+	sn.Remove(ctx, "container-of-b")
+	removed, err = s.PruneSnapshots(ctx, sn)
+	if err != nil || len(removed) != 2 {
+		t.Fatalf("second prune removed %v: %v", removed, err)
+	}
+}
