@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 
 	"github.com/berth-project/berth/internal/apiserver/router"
@@ -23,6 +25,12 @@ func (fakeSystem) Info(context.Context) (system.Info, error) {
 func (fakeSystem) Version(context.Context) (system.VersionResponse, error) {
 	return system.VersionResponse{APIVersion: APIVersion, MinAPIVersion: MinAPIVersion}, nil
 }
+
+func (fakeSystem) SubscribeEvents(time.Time) ([]events.Message, <-chan events.Message, func()) {
+	return nil, nil, func() {}
+}
+
+func (fakeSystem) MatchEvent(events.Message, map[string][]string) bool { return true }
 
 type echoVersion struct{}
 

@@ -75,7 +75,7 @@ func newRoot(cli *command.CLI) *cobra.Command {
 	root.PersistentFlags().StringVarP(&host, "host", "H", "", "Daemon socket to connect to")
 	root.AddCommand(container.TopLevel(cli)...)
 	root.AddCommand(container.NewCommand(cli), volume.NewCommand(cli), system.NewCommand(cli),
-		system.NewVersionCommand(cli), system.NewInfoCommand(cli))
+		system.NewVersionCommand(cli), system.NewInfoCommand(cli), system.NewEventsCommand(cli))
 	return root
 }
 

@@ -23,6 +23,7 @@ import (
 	volumesrouter "github.com/berth-project/berth/internal/apiserver/router/volumes"
 	crec "github.com/berth-project/berth/internal/container"
 	engine "github.com/berth-project/berth/internal/engine/containers"
+	"github.com/berth-project/berth/internal/engine/events"
 	"github.com/berth-project/berth/internal/engine/volumes"
 	vrec "github.com/berth-project/berth/internal/volume"
 )
@@ -75,7 +76,8 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	vols := volumes.New(vstore)
+	bus := events.New()
+	vols := volumes.New(vstore, bus)
 	images, err := openImages(cfg.DataRoot)
 	if err != nil {
 		return err
@@ -99,6 +101,7 @@ func Run(ctx context.Context, cfg *Config) error {
 		Runtimes:       runtimes,
 		DefaultRuntime: cfg.DefaultRuntime,
 		CgroupParent:   cfg.CgroupParent,
+		Events:         bus,
 		LogMaxSize:     engine.DefaultLogMaxSize,
 		LogMaxFiles:    engine.DefaultLogMaxFiles,
 	}, cstore, images, vols)
@@ -113,7 +116,7 @@ func Run(ctx context.Context, cfg *Config) error {
 	svc.Restore(ctx)
 
 	srv := apiserver.New(
-		systemrouter.New(&systemBackend{cfg: cfg, containers: svc, runtimes: runtimes, images: images.count}),
+		systemrouter.New(&systemBackend{cfg: cfg, events: bus, containers: svc, runtimes: runtimes, images: images.count}),
 		containersrouter.New(svc),
 		volumesrouter.New(vols),
 	)

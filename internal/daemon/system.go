@@ -8,19 +8,30 @@ import (
 	"strings"
 	"time"
 
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/apiserver"
 	engine "github.com/berth-project/berth/internal/engine/containers"
+	"github.com/berth-project/berth/internal/engine/events"
 )
 
 // systemBackend answers /info and /version.
 type systemBackend struct {
 	cfg        *Config
+	events     *events.Bus
 	containers *engine.Service
 	runtimes   map[string]engine.Runtime
 	images     func(context.Context) int
+}
+
+func (s *systemBackend) SubscribeEvents(since time.Time) ([]eventtypes.Message, <-chan eventtypes.Message, func()) {
+	return s.events.Subscribe(since)
+}
+
+func (s *systemBackend) MatchEvent(m eventtypes.Message, filters map[string][]string) bool {
+	return events.Match(m, filters)
 }
 
 func (s *systemBackend) Version(context.Context) (system.VersionResponse, error) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	crec "github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -111,6 +112,7 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 		os.RemoveAll(c.Dir)
 		return CreateResult{}, err
 	}
+	s.emit(c, eventtypes.ActionCreate, nil)
 	return CreateResult{ID: id}, nil
 }
 

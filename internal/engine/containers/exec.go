@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-project/berth/internal/errdefs"
@@ -47,6 +49,7 @@ func (s *Service) ExecCreate(_ context.Context, ref string, req container.ExecCr
 	s.mu.Lock()
 	s.execs[id] = &execRecord{id: id, containerID: c.ID, cfg: req}
 	s.mu.Unlock()
+	s.emit(c, eventtypes.ActionExecCreate, map[string]string{"execID": id})
 	return id, nil
 }
 
@@ -124,6 +127,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, detach bool, conn Cl
 	s.mu.Lock()
 	e.running, e.pid, e.detached = true, pid, detach
 	s.mu.Unlock()
+	s.emit(c, eventtypes.ActionExecStart, map[string]string{"execID": id})
 	if detach {
 		return nil
 	}
@@ -132,6 +136,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, detach bool, conn Cl
 	e.running = false
 	e.exitCode = &code
 	s.mu.Unlock()
+	s.emit(c, eventtypes.ActionExecDie, map[string]string{"execID": id, "exitCode": strconv.Itoa(code)})
 	return nil
 }
 

@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	crec "github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/shim"
@@ -71,8 +73,12 @@ func (s *Service) applyState(c *crec.Container, st *shim.State) bool {
 		if c.State.Status == container.StateRunning && c.State.Pid == st.Pid && c.RestartCount == st.RestartCount {
 			return false
 		}
+		restarted := c.State.Status == container.StateRestarting
 		c.State.SetRunning(st.Pid, st.StartedAt)
 		c.RestartCount = st.RestartCount
+		if restarted {
+			s.emit(c, eventtypes.ActionStart, nil)
+		}
 	case shim.StatusRestarting:
 		if c.State.Status == container.StateRestarting {
 			return false
@@ -80,6 +86,7 @@ func (s *Service) applyState(c *crec.Container, st *shim.State) bool {
 		c.State.SetRestarting(st.ExitCode, st.OOMKilled, st.FinishedAt)
 		c.RestartCount = st.RestartCount
 		exited()
+		s.emitExit(c, st)
 	case shim.StatusExited:
 		if !c.State.Running() {
 			return false
@@ -90,10 +97,18 @@ func (s *Service) applyState(c *crec.Container, st *shim.State) bool {
 			c.ManuallyStopped = true
 		}
 		exited()
+		s.emitExit(c, st)
 	default:
 		return false
 	}
 	return true
+}
+
+func (s *Service) emitExit(c *crec.Container, st *shim.State) {
+	if st.OOMKilled {
+		s.emit(c, eventtypes.ActionOOM, nil)
+	}
+	s.emit(c, eventtypes.ActionDie, map[string]string{"exitCode": strconv.Itoa(st.ExitCode)})
 }
 
 // finish records the end of a container whose shim is gone: from the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/berth-project/berth/internal/errdefs"
 )
@@ -48,5 +49,13 @@ func (s *Service) freeze(_ context.Context, ref string, pause bool) error {
 	if err := runtimeCmd(rt.Argv(cmd, c.ID)); err != nil {
 		return fmt.Errorf("%s %s: %w", cmd, c.ID[:12], err)
 	}
-	return s.save(c)
+	if err := s.save(c); err != nil {
+		return err
+	}
+	if pause {
+		s.emit(c, eventtypes.ActionPause, nil)
+	} else {
+		s.emit(c, eventtypes.ActionUnPause, nil)
+	}
+	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	eventtypes "github.com/moby/moby/api/types/events"
+
 	crec "github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
 )
@@ -87,6 +89,7 @@ func (s *Service) cleanup(ctx context.Context, c *crec.Container, removeVolumes 
 	}
 	s.mu.Unlock()
 	s.failPendingAttaches(c.ID, errdefs.NotFoundf("container %s was removed", c.ID))
+	s.emit(c, eventtypes.ActionDestroy, nil)
 	s.notify(c.ID)
 	return nil
 }

@@ -3,6 +3,8 @@ package containers
 import (
 	"context"
 
+	eventtypes "github.com/moby/moby/api/types/events"
+
 	"github.com/berth-project/berth/internal/errdefs"
 )
 
@@ -24,6 +26,11 @@ func (s *Service) Rename(_ context.Context, ref, newName string) error {
 	if c.Name == newName {
 		return errdefs.InvalidArgumentf("Renaming a container with the same name as its current name")
 	}
+	old := c.Name
 	c.Name = newName
-	return s.save(c)
+	if err := s.save(c); err != nil {
+		return err
+	}
+	s.emit(c, eventtypes.ActionRename, map[string]string{"oldName": "/" + old})
+	return nil
 }

@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"sync"
 
+	eventtypes "github.com/moby/moby/api/types/events"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-project/berth/internal/container"
+	"github.com/berth-project/berth/internal/engine/events"
 	"github.com/berth-project/berth/internal/shim"
 )
 
@@ -72,6 +74,8 @@ type Config struct {
 	// LogMaxSize and LogMaxFiles are the json-file defaults.
 	LogMaxSize  int64
 	LogMaxFiles int
+	// Events receives the container events (nil: none are sent).
+	Events *events.Bus
 }
 
 // Service implements the container operations.
@@ -187,6 +191,24 @@ func (s *Service) shimRuntime(c *container.Container) (shim.Runtime, error) {
 		return shim.Runtime{}, err
 	}
 	return shim.Runtime{Binary: rt.Binary, Args: rt.Args, Root: s.runtimeRoot(rt)}, nil
+}
+
+// emit publishes a container event with Docker's attributes (name, image,
+// labels) plus extra.
+func (s *Service) emit(c *container.Container, action eventtypes.Action, extra map[string]string) {
+	if s.cfg.Events == nil {
+		return
+	}
+	attrs := map[string]string{"name": c.Name, "image": c.Image}
+	if c.Config != nil {
+		for k, v := range c.Config.Labels {
+			attrs[k] = v
+		}
+	}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	s.cfg.Events.Publish(eventtypes.ContainerEventType, action, c.ID, attrs)
 }
 
 // Get returns a copy of the container ref names.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	units "github.com/docker/go-units"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	crec "github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -90,6 +91,7 @@ func (s *Service) startLocked(ctx context.Context, c *crec.Container, restartCou
 		return err
 	}
 	s.watch(c.ID)
+	s.emit(c, eventtypes.ActionStart, nil)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/berth-project/berth/internal/errdefs"
 )
@@ -54,6 +55,7 @@ func (s *Service) Stop(ctx context.Context, ref string, signal string, timeout *
 			return fmt.Errorf("stop %s: %w", c.ID[:12], err)
 		}
 	}
+	defer s.emit(c, eventtypes.ActionStop, nil)
 	if t >= 0 {
 		wctx, cancel := context.WithTimeout(ctx, time.Duration(t)*time.Second)
 		err := s.waitStopped(wctx, c.ID)
@@ -64,6 +66,7 @@ func (s *Service) Stop(ctx context.Context, ref string, signal string, timeout *
 	} else if err := s.waitStopped(ctx, c.ID); err == nil {
 		return nil
 	}
+	s.emit(c, eventtypes.ActionKill, map[string]string{"signal": "9"})
 	if err := client.Kill(ctx, int(syscall.SIGKILL), true, true); err != nil && !isNotRunning(err) {
 		return fmt.Errorf("kill %s: %w", c.ID[:12], err)
 	}
@@ -86,6 +89,7 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 		return errdefs.Conflictf("cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
 	manual := sig == syscall.SIGKILL || sig == syscall.SIGTERM
+	s.emit(c, eventtypes.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	if err := s.shimClient(c.ID).Kill(ctx, int(sig), false, manual); err != nil {
 		if isNotRunning(err) {
 			return errdefs.Conflictf("cannot kill container: %s: container %s is not running", ref, c.ID)

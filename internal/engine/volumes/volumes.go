@@ -11,22 +11,50 @@ import (
 	"sync"
 	"time"
 
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/volume"
 
+	"github.com/berth-project/berth/internal/engine/events"
 	"github.com/berth-project/berth/internal/errdefs"
 	vrec "github.com/berth-project/berth/internal/volume"
 )
 
 // Service implements the volume operations.
 type Service struct {
-	store *vrec.Store
-	mu    sync.Mutex
-	refs  map[string]map[string]bool // volume -> container IDs
+	store  *vrec.Store
+	events *events.Bus
+	mu     sync.Mutex
+	refs   map[string]map[string]bool // volume -> container IDs
 }
 
-// New returns the service over store.
-func New(store *vrec.Store) *Service {
-	return &Service{store: store, refs: map[string]map[string]bool{}}
+// New returns the service over store; volume events go to bus (nil:
+// none).
+func New(store *vrec.Store, bus *events.Bus) *Service {
+	return &Service{store: store, events: bus, refs: map[string]map[string]bool{}}
+}
+
+func (s *Service) emit(action eventtypes.Action, name string) {
+	if s.events != nil {
+		s.events.Publish(eventtypes.VolumeEventType, action, name, map[string]string{"driver": "local"})
+	}
+}
+
+// create makes a volume and reports it when it is new.
+func (s *Service) create(name string, labels, opts map[string]string) (*vrec.Volume, error) {
+	v, created, err := s.store.Create(name, labels, opts)
+	if err == nil && created {
+		s.emit(eventtypes.ActionCreate, v.Name)
+	}
+	return v, err
+}
+
+// remove deletes a volume and reports it.
+func (s *Service) remove(name string) error {
+	if err := s.store.Remove(name); err != nil {
+		return err
+	}
+	s.emit(eventtypes.ActionDestroy, name)
+	return nil
 }
 
 // Create makes a volume (a random name when name is empty).
@@ -40,7 +68,7 @@ func (s *Service) Create(_ context.Context, req volume.CreateRequest) (volume.Vo
 		name = randomName()
 		labels = withLabel(labels, vrec.AnonymousLabel, "")
 	}
-	v, _, err := s.store.Create(name, labels, req.DriverOpts)
+	v, err := s.create(name, labels, req.DriverOpts)
 	if err != nil {
 		return volume.Volume{}, err
 	}
@@ -155,7 +183,7 @@ func (s *Service) Remove(_ context.Context, name string, force bool) error {
 		sort.Strings(ids)
 		return errdefs.Conflictf("remove %s: volume is in use - [%s]", name, joinIDs(ids))
 	}
-	if err := s.store.Remove(name); err != nil {
+	if err := s.remove(name); err != nil {
 		if force && errdefs.IsNotFound(err) {
 			return nil
 		}
@@ -184,7 +212,7 @@ func (s *Service) Prune(ctx context.Context, filters map[string][]string) (volum
 			continue
 		}
 		size := s.store.Size(v.Name)
-		if err := s.store.Remove(v.Name); err != nil {
+		if err := s.remove(v.Name); err != nil {
 			continue
 		}
 		rep.VolumesDeleted = append(rep.VolumesDeleted, v.Name)
@@ -201,7 +229,7 @@ func (s *Service) Acquire(ctx context.Context, name, containerID string) (string
 		name = randomName()
 		labels = map[string]string{vrec.AnonymousLabel: ""}
 	}
-	v, _, err := s.store.Create(name, labels, nil)
+	v, err := s.create(name, labels, nil)
 	if err != nil {
 		return "", "", err
 	}
@@ -243,7 +271,7 @@ func (s *Service) Release(_ context.Context, name, containerID string, removeAno
 		return nil
 	}
 	if v.Anonymous() {
-		return s.store.Remove(name)
+		return s.remove(name)
 	}
 	return nil
 }

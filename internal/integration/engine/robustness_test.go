@@ -236,3 +236,31 @@ func TestCLIAutoStart(t *testing.T) {
 		t.Fatalf("%d daemons started:\n%s", n, log)
 	}
 }
+
+// TestEvents follows a container's life on /events.
+func TestEvents(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := client.Filters{}
+	f.Add("type", "container")
+	res := e.client.Events(ctx, client.EventsListOptions{Filters: f})
+	id := e.create(&container.Config{Cmd: []string{"sh", "-c", "exit 3"}}, nil, "evented")
+	e.start(id)
+	e.waitExit(id)
+	e.must(berthCLI, "rm", "evented")
+	want := []string{"create", "start", "die", "destroy"}
+	for _, w := range want {
+		select {
+		case m := <-res.Messages:
+			if string(m.Action) != w || m.Actor.ID != id || m.Actor.Attributes["name"] != "evented" {
+				t.Fatalf("got %s %s %v, want %s", m.Action, m.Actor.ID, m.Actor.Attributes, w)
+			}
+			if w == "die" && m.Actor.Attributes["exitCode"] != "3" {
+				t.Fatalf("die without exit code: %v", m.Actor.Attributes)
+			}
+		case err := <-res.Err:
+			t.Fatal(err)
+		}
+	}
+}
