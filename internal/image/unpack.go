@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/berth-project/berth/internal/archive"
 	"github.com/berth-project/berth/internal/content"
 	"github.com/berth-project/berth/internal/snapshot"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// parallelUnpack enables extracting layers concurrently on overlay
-// snapshotters (tests turn it off to compare).
-var parallelUnpack = true
 
 // LabelSnapshotDiffID is set on unpacked layer snapshots.
 const LabelSnapshotDiffID = "berth.image.diffid"
@@ -35,24 +32,6 @@ func Unpack(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter, m o
 		return "", fmt.Errorf("unpack: %d layers but %d diff IDs: %w", len(m.Layers), len(diffIDs), ErrInvalidArgument)
 	}
 	chains := identity.ChainIDs(append([]digest.Digest(nil), diffIDs...))
-	// Skip the layers already unpacked (a shared base, an earlier run).
-	from := 0
-	for from < len(chains) {
-		info, err := sn.Stat(ctx, chains[from].String())
-		if err != nil || info.Kind != snapshot.KindCommitted {
-			break
-		}
-		from++
-	}
-	if parallelUnpack && len(m.Layers)-from >= 2 {
-		ok, err := unpackParallel(ctx, cs, sn, m.Layers, diffIDs, chains, from)
-		if err != nil {
-			return "", fmt.Errorf("unpack: %w", err)
-		}
-		if ok {
-			return chains[len(chains)-1], nil
-		}
-	}
 	parent := ""
 	for i, layer := range m.Layers {
 		chain := chains[i].String()
@@ -90,7 +69,13 @@ func unpackLayer(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter
 	if err != nil {
 		return err
 	}
-	if err := applyLayer(ctx, cs, dir, overlay, layer, diffID); err != nil {
+	var parents []string
+	if overlay {
+		if parents, err = snapshot.LowerDirs(ctx, sn, key); err != nil {
+			return err
+		}
+	}
+	if err := applyLayer(ctx, cs, dir, overlay, parents, layer, diffID); err != nil {
 		return err
 	}
 	err = sn.Commit(ctx, chain, key, map[string]string{LabelSnapshotDiffID: diffID.String()})
@@ -116,4 +101,27 @@ func (s *Store) Unpack(ctx context.Context, sn snapshot.Snapshotter, ref string)
 		return "", fmt.Errorf("unpack %s: %w", ref, err)
 	}
 	return Unpack(ctx, s.cs, sn, r.Manifest)
+}
+
+// applyLayer decompresses a layer blob into dir and checks its diff ID;
+// parents are the lower dirs on overlay (see archive.ApplyOptions).
+func applyLayer(ctx context.Context, cs *content.Store, dir string, overlay bool, parents []string, layer ocispec.Descriptor, diffID digest.Digest) error {
+	rc, err := cs.Open(ctx, layer.Digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	dec, err := archive.Decompress(rc)
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	_, got, err := archive.Apply(ctx, dir, dec, archive.ApplyOptions{Overlay: overlay, Parents: parents})
+	if err != nil {
+		return err
+	}
+	if got != diffID {
+		return fmt.Errorf("layer has diff ID %s, config says %s: %w", got, diffID, ErrFailedPrecondition)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/berth-project/berth/internal/mount"
@@ -313,60 +315,6 @@ func treeOf(t *testing.T, root string) map[string]string {
 	return out
 }
 
-// TestParallelUnpackMatchesSequential unpacks a 4-layer image with
-// whiteouts and an opaque directory both ways and compares the trees.
-func TestParallelUnpackMatchesSequential(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	ctx := context.Background()
-	s := newTestStore(t)
-	img := testImage{tags: []string{"multi:1"}, layers: [][]byte{
-		makeLayer(t, map[string]string{"a/": "", "a/1": "one", "a/2": "two", "b/": "", "b/x": "x", "c": "c"}),
-		makeLayer(t, map[string]string{"a/": "", "a/.wh.1": "", "d/": "", "d/new": "new"}),
-		makeLayer(t, map[string]string{"b/": "", "b/.wh..wh..opq": "", "b/y": "y", ".wh.c": ""}),
-		makeLayer(t, map[string]string{"a/": "", "a/2": "two again", "e": "e"}),
-	}}
-	loadBytes(t, s, ociArchive(t, false, img))
-	var trees []map[string]string
-	for _, parallel := range []bool{true, false} {
-		parallelUnpack = parallel
-		sn, err := overlay.NewOverlay(t.TempDir())
-		if err != nil {
-			parallelUnpack = true
-			t.Skipf("overlay snapshotter unavailable: %v", err)
-		}
-		chain, err := s.Unpack(ctx, sn, "multi:1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		mounts, err := sn.View(ctx, "view", chain.String(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		target := t.TempDir()
-		if err := mount.All(mounts, target); err != nil {
-			t.Fatal(err)
-		}
-		trees = append(trees, treeOf(t, target))
-		mount.UnmountAll(target)
-		sn.Close()
-	}
-	parallelUnpack = true
-	want := map[string]string{".": "drwxr-xr-x", "a": "drwxr-xr-x", "a/2": "-rw-r--r-- two again", "b": "drwxr-xr-x",
-		"b/y": "-rw-r--r-- y", "d": "drwxr-xr-x", "d/new": "-rw-r--r-- new", "e": "-rw-r--r-- e"}
-	for i, tree := range trees {
-		if len(tree) != len(want) {
-			t.Errorf("tree %d: %v", i, tree)
-		}
-		for k, v := range want {
-			if k != "." && tree[k] != v {
-				t.Errorf("tree %d: %s = %q, want %q", i, k, tree[k], v)
-			}
-		}
-	}
-}
-
 // TestLoadWithUnpack loads images ready to run, on overlay and on a plain
 // snapshotter.
 func TestLoadWithUnpack(t *testing.T) {
@@ -538,5 +486,51 @@ func TestPruneSnapshots(t *testing.T) {
 	removed, err = s.PruneSnapshots(ctx, sn)
 	if err != nil || len(removed) != 2 {
 		t.Fatalf("second prune removed %v: %v", removed, err)
+	}
+}
+
+// TestUnpackKeepsParentDirMetadata: a layer that writes opt/new without
+// an opt/ entry must not change opt's owner and mode in the merged view.
+func TestUnpackKeepsParentDirMetadata(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	sn, err := overlay.NewOverlay(t.TempDir())
+	if err != nil {
+		t.Skipf("overlay snapshotter unavailable: %v", err)
+	}
+	defer sn.Close()
+	var base bytes.Buffer
+	tw := tar.NewWriter(&base)
+	tw.WriteHeader(&tar.Header{Name: "opt/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: 1000, Gid: 1000})
+	tw.Close()
+	var topNoDir bytes.Buffer
+	tw = tar.NewWriter(&topNoDir)
+	tw.WriteHeader(&tar.Header{Name: "opt/new", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+	tw.Write([]byte("n"))
+	tw.Close()
+	s := newTestStore(t)
+	loadBytes(t, s, dockerArchive(t, testImage{tags: []string{"p:1"}, layers: [][]byte{base.Bytes(), topNoDir.Bytes()}}))
+	chain, err := s.Unpack(ctx, sn, "p:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := sn.View(ctx, "v", chain.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := t.TempDir()
+	if err := mount.All(mounts, target); err != nil {
+		t.Fatal(err)
+	}
+	defer mount.UnmountAll(target)
+	fi, err := os.Stat(filepath.Join(target, "opt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm() != 0o700 || st.Uid != 1000 {
+		t.Fatalf("opt is %v uid %d, want drwx------ uid 1000", fi.Mode(), st.Uid)
 	}
 }
