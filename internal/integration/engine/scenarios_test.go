@@ -168,6 +168,15 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 			t.Fatalf("--mount bind: %s", r)
 		}
 	})
+	t.Run("stats", func(t *testing.T) {
+		n := name("stats")
+		e.must(k, "run", "-d", "--name", n, "-m", "64m", "busybox", "sleep", "100")
+		out := e.must(k, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}", n)
+		if !strings.HasPrefix(out, n+" 1 ") || !strings.HasSuffix(out, "/ 64MiB") {
+			t.Fatalf("stats: %q", out)
+		}
+		e.must(k, "rm", "-f", n)
+	})
 	t.Run("cp", func(t *testing.T) {
 		n := name("cp")
 		e.must(k, "run", "-d", "--name", n, "busybox", "sleep", "100")

@@ -32,6 +32,7 @@ type Backend interface {
 	IsTTY(ref string) (bool, error)
 	Attach(ctx context.Context, ref string, opts engine.AttachOptions, hijack func() (engine.ClientConn, error)) error
 	Resize(ctx context.Context, ref string, height, width uint16) error
+	Stats(ctx context.Context, ref string, stream, oneShot bool, send func(container.StatsResponse) error) error
 	StatPath(ctx context.Context, ref, path string) (container.PathStat, error)
 	ArchivePath(ctx context.Context, ref, path string, start func(container.PathStat), w io.Writer) error
 	ExtractToDir(ctx context.Context, ref, path string, r io.Reader) error

@@ -39,6 +39,7 @@ func (rt *Router) Routes() []router.Route {
 		{Method: http.MethodPost, Path: "/containers/{id}/unpause", Handler: rt.unpause},
 		{Method: http.MethodPost, Path: "/containers/{id}/rename", Handler: rt.rename},
 		{Method: http.MethodGet, Path: "/containers/{id}/top", Handler: rt.top},
+		{Method: http.MethodGet, Path: "/containers/{id}/stats", Handler: rt.stats},
 		{Method: http.MethodGet, Path: "/containers/{id}/logs", Handler: rt.logs},
 		{Method: http.MethodPost, Path: "/containers/{id}/attach", Handler: rt.attach},
 		{Method: http.MethodPost, Path: "/containers/{id}/resize", Handler: rt.resize},
@@ -339,4 +340,24 @@ func (rt *Router) resize(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+func (rt *Router) stats(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	stream := r.URL.Query().Get("stream") == "" || router.BoolValue(r, "stream")
+	wrote := false
+	send := func(st container.StatsResponse) error {
+		if !wrote {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			wrote = true
+		}
+		if err := writeJSONBody(w, st); err != nil {
+			return err
+		}
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		return nil
+	}
+	return rt.b.Stats(ctx, r.PathValue("id"), stream, router.BoolValue(r, "one-shot"), send)
 }
