@@ -453,12 +453,10 @@ func (r *Runtime) Delete(id string, force bool) error {
 		return err
 	}
 	st := r.status(rec)
-	switch st {
-	case Stopped, Created:
-	default:
-		if !force {
-			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st)
-		}
+	if st != Stopped && !force {
+		// The spec: deleting a container that is not stopped (created
+		// included) fails and leaves it alone. Engines pass --force.
+		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st)
 	}
 	return r.destroy(rec, st)
 }
