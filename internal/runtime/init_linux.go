@@ -329,12 +329,11 @@ func prepareProcess(cfg *initConfig, p *specs.Process) (*finalProcess, error) {
 		return nil, err
 	}
 	for _, rl := range p.Rlimits {
-		res, ok := rlimitNames[rl.Type]
-		if !ok {
+		if _, ok := rlimitNames[rl.Type]; !ok {
 			return nil, fmt.Errorf("unknown rlimit %q", rl.Type)
 		}
-		if err := unix.Prlimit(0, res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}, nil); err != nil {
-			return nil, fmt.Errorf("set %s to %d:%d: %w", rl.Type, rl.Soft, rl.Hard, err)
+		if rl.Soft > rl.Hard {
+			return nil, fmt.Errorf("rlimit %s: soft limit %d above hard limit %d", rl.Type, rl.Soft, rl.Hard)
 		}
 	}
 	if p.OOMScoreAdj != nil {
@@ -455,6 +454,12 @@ func setUser(u specs.User) error {
 func (fp *finalProcess) exec() error {
 	if err := closeExtraFDs(3 + fp.cfg.PreserveFDs); err != nil {
 		return err
+	}
+	// Limits last: RLIMIT_AS or RLIMIT_DATA could starve this Go process.
+	for _, rl := range fp.p.Rlimits {
+		if err := unix.Prlimit(0, rlimitNames[rl.Type], &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}, nil); err != nil {
+			return fmt.Errorf("set %s to %d:%d: %w", rl.Type, rl.Soft, rl.Hard, err)
+		}
 	}
 	err := unix.Exec(fp.path, fp.p.Args, fp.env)
 	return fmt.Errorf("exec %s: %w", fp.p.Args[0], err)

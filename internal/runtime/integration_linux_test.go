@@ -308,7 +308,9 @@ func TestSeccompErrno(t *testing.T) {
 func TestUserRlimitsAndEnv(t *testing.T) {
 	e := newEnv(t, "/bin/sh", "-c", "id; ulimit -n; echo $HOME $FOO; umask")
 	e.spec.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{29}}
-	e.spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 512, Hard: 1024}}
+	e.spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 512, Hard: 1024},
+		// Small enough to starve a Go runtime: limits must come last.
+		{Type: "RLIMIT_AS", Soft: 64 << 20, Hard: 64 << 20}}
 	e.spec.Process.Env = append(e.spec.Process.Env, "FOO=bar")
 	mask := uint32(0o027)
 	e.spec.Process.User.Umask = &mask
