@@ -320,23 +320,12 @@ func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 		return -1, err
 	}
 	c.parent.Close()
-	var sigc chan os.Signal
+	stop := func() {}
 	if !detach {
-		sigc = make(chan os.Signal, 16)
-		signal.Notify(sigc)
-		go func() {
-			for s := range sigc {
-				if s == unix.SIGCHLD || s == unix.SIGURG || s == unix.SIGWINCH && o.ConsoleSocket != "" {
-					continue
-				}
-				_ = c.cmd.Process.Signal(s)
-			}
-		}()
+		stop = forwardSignals(c.cmd.Process)
 	}
 	if err := r.Start(id); err != nil {
-		if sigc != nil {
-			signal.Stop(sigc)
-		}
+		stop()
 		_ = r.Delete(id, true)
 		_ = c.cmd.Wait()
 		return -1, err
@@ -346,13 +335,32 @@ func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 		return 0, nil
 	}
 	_ = c.cmd.Wait()
-	signal.Stop(sigc)
-	close(sigc)
+	stop()
 	code := exitCode(c.cmd.ProcessState)
 	if err := r.Delete(id, true); err != nil {
 		return code, err
 	}
 	return code, nil
+}
+
+// forwardedSignals are relayed to a foreground container process, as runc
+// does (SIGWINCH reaches it through its terminal).
+var forwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGPIPE, unix.SIGALRM}
+
+// forwardSignals relays forwardedSignals to p until stop is called. stop
+// uses signal.Reset rather than signal.Stop, which waits for signal delivery
+// to quiesce and cost milliseconds per container; the relaying goroutine
+// stays parked until the process exits.
+func forwardSignals(p *os.Process) (stop func()) {
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, forwardedSignals...)
+	go func() {
+		for s := range sigc {
+			_ = p.Signal(s)
+		}
+	}()
+	return func() { signal.Reset(forwardedSignals...) }
 }
 
 func exitCode(ps *os.ProcessState) int {
@@ -698,19 +706,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		_ = c.cmd.Process.Release()
 		return 0, nil
 	}
-	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc)
-	go func() {
-		for s := range sigc {
-			if s == unix.SIGCHLD || s == unix.SIGURG || s == unix.SIGWINCH && o.ConsoleSocket != "" {
-				continue
-			}
-			_ = c.cmd.Process.Signal(s)
-		}
-	}()
+	stop := forwardSignals(c.cmd.Process)
 	_ = c.cmd.Wait()
-	signal.Stop(sigc)
-	close(sigc)
+	stop()
 	return exitCode(c.cmd.ProcessState), nil
 }
 
