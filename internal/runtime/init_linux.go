@@ -48,6 +48,20 @@ func Init() {
 // the sync socket.
 var readySent bool
 
+// inCgroup waits (once) until the parent has moved this init into its
+// cgroup, then creates the cgroup namespace if asked. Called before the
+// first cgroup mount and before hooks run.
+func inCgroup() error {
+	if cgroupWait == nil {
+		return nil
+	}
+	f := cgroupWait
+	cgroupWait = nil
+	return f()
+}
+
+var cgroupWait func() error
+
 // procDirFD is where /proc is when the container's root has none
 // (containers without a mount namespace); AT_FDCWD otherwise.
 var procDirFD = unix.AT_FDCWD
@@ -62,6 +76,19 @@ func initMain(sync *os.File) error {
 		return fmt.Errorf("expected config, got %q", m.Type)
 	}
 	cfg := m.Config
+	if !cfg.Exec {
+		cgroupWait = func() error {
+			if err := expectMsg(dec, msgCgroup); err != nil {
+				return err
+			}
+			if cfg.NewCgroupNS {
+				if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+					return fmt.Errorf("create cgroup namespace: %w", err)
+				}
+			}
+			return nil
+		}
+	}
 	for _, k := range []string{envSyncFD, envFifoFD, envConsoleFD} {
 		defer os.Unsetenv(k)
 	}
@@ -92,11 +119,6 @@ func hasNamespace(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
 func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 	spec := cfg.Spec
 	p := cfg.Process
-	if cfg.NewCgroupNS {
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("create cgroup namespace: %w", err)
-		}
-	}
 	if _, err := unix.Setsid(); err != nil {
 		return fmt.Errorf("setsid: %w", err)
 	}
@@ -132,6 +154,9 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 			return err
 		}
 		console.Close()
+	}
+	if err := inCgroup(); err != nil {
+		return err
 	}
 	if err := writeMsg(sync, syncMsg{Type: msgHooks}); err != nil {
 		return err
@@ -171,6 +196,9 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 func initWithoutMountNS(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 	if len(cfg.Spec.Mounts) > 0 || len(cfg.Spec.Linux.MaskedPaths) > 0 || len(cfg.Spec.Linux.ReadonlyPaths) > 0 {
 		cfg.Spec.Mounts, cfg.Spec.Linux.MaskedPaths, cfg.Spec.Linux.ReadonlyPaths = nil, nil, nil
+	}
+	if err := inCgroup(); err != nil {
+		return err
 	}
 	if err := writeMsg(sync, syncMsg{Type: msgHooks}); err != nil {
 		return err

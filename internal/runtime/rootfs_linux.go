@@ -328,6 +328,10 @@ func remountBind(dst string, flags uintptr) error {
 // its own cgroup directories are bound in. Either way the layout mirrors the
 // host: one directory per v1 hierarchy plus "unified", or a cgroup2 root.
 func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMount) error {
+	// The view of cgroupfs depends on our cgroup (and cgroup namespace).
+	if err := inCgroup(); err != nil {
+		return err
+	}
 	flags := po.flags &^ unix.MS_RDONLY
 	ro := po.flags&unix.MS_RDONLY != 0
 	mi, err := readMountInfo()

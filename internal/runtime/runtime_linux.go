@@ -165,19 +165,24 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, err error) {
 		return nil, err
 	}
 	pid := c.cmd.Process.Pid
+	rec.InitPid = pid
+	rec.CgroupPaths = mgr.Paths()
+	cfg := &initConfig{ContainerID: id, Spec: spec, Process: spec.Process, Rootfs: rootfs,
+		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, NewCgroupNS: newCgroupNS,
+		CgroupPaths: rec.CgroupPaths, PreserveFDs: o.PreserveFDs, State: r.specState(rec, Created)}
+	// Config first: the child mounts its rootfs while we move it into its
+	// cgroup (a v1 migration waits for an RCU grace period, milliseconds).
+	if err := c.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+		return c, fmt.Errorf("send config to container init: %w", err)
+	}
 	if err := mgr.Apply(pid); err != nil {
 		return c, fmt.Errorf("cgroups: join: %w", err)
 	}
 	if err := mgr.Set(cgroupResources(spec)); err != nil {
 		return c, fmt.Errorf("cgroups: set resources: %w", err)
 	}
-	rec.InitPid = pid
-	rec.CgroupPaths = mgr.Paths()
-	cfg := &initConfig{ContainerID: id, Spec: spec, Process: spec.Process, Rootfs: rootfs,
-		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, NewCgroupNS: newCgroupNS,
-		CgroupPaths: rec.CgroupPaths, PreserveFDs: o.PreserveFDs, State: r.specState(rec, Created)}
-	if err := c.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
-		return c, fmt.Errorf("send config to container init: %w", err)
+	if err := c.send(syncMsg{Type: msgCgroup}); err != nil {
+		return c, fmt.Errorf("container init: %w", err)
 	}
 	if err := c.expect(msgHooks); err != nil {
 		return c, err

@@ -12,6 +12,7 @@ import (
 // process (child), one JSON object per line over a socketpair.
 const (
 	msgConfig   = "config"   // parent → child: what to set up
+	msgCgroup   = "cgroup"   // parent → child: you are in your cgroup
 	msgHooks    = "hooks"    // child → parent: mounts done; run prestart/createRuntime hooks
 	msgResume   = "resume"   // parent → child: hooks done, go on
 	msgReady    = "ready"    // child → parent: set up; about to wait for start / exec
