@@ -19,6 +19,8 @@ type State struct {
 	Error      string
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Health is the healthcheck state while the container runs with one.
+	Health *container.Health `json:",omitempty"`
 }
 
 // NewState is the state of a just created container.
@@ -54,6 +56,7 @@ func (s *State) CanStart() error {
 func (s *State) SetRunning(pid int, at time.Time) {
 	s.Status = container.StateRunning
 	s.Pid = pid
+	s.Health = nil
 	s.ExitCode = 0
 	s.OOMKilled = false
 	s.Error = ""
@@ -73,6 +76,7 @@ func (s *State) SetRestarting(exitCode int, oom bool, at time.Time) {
 func (s *State) SetExited(exitCode int, oom bool, errMsg string, at time.Time) {
 	s.Status = container.StateExited
 	s.Pid = 0
+	s.Health = nil
 	s.ExitCode = exitCode
 	s.OOMKilled = oom
 	s.Error = errMsg
@@ -135,8 +139,19 @@ func (s *State) API() *container.State {
 		Error:      s.Error,
 		StartedAt:  formatTime(s.StartedAt),
 		FinishedAt: formatTime(s.FinishedAt),
+		Health:     s.Health,
 	}
 	return st
+}
+
+func (s *State) healthSuffix() string {
+	if s.Health == nil {
+		return ""
+	}
+	if s.Health.Status == container.Starting {
+		return " (health: starting)"
+	}
+	return " (" + string(s.Health.Status) + ")"
 }
 
 // Describe returns Docker's human status: "Up 3 minutes", "Exited (0) 2
@@ -144,7 +159,7 @@ func (s *State) API() *container.State {
 func (s *State) Describe(now time.Time) string {
 	switch s.Status {
 	case container.StateRunning:
-		return "Up " + HumanDuration(now.Sub(s.StartedAt))
+		return "Up " + HumanDuration(now.Sub(s.StartedAt)) + s.healthSuffix()
 	case container.StatePaused:
 		return "Up " + HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
 	case container.StateRestarting:

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
@@ -109,7 +111,14 @@ func (i *images) Resolve(ctx context.Context, ref string) (engine.Image, error) 
 	if err != nil {
 		return engine.Image{}, fmt.Errorf("resolve %s: %w", ref, err)
 	}
-	return engine.Image{ID: r.ID().String(), Ref: ref, Config: r.Config.Config.ImageConfig}, nil
+	out := engine.Image{ID: r.ID().String(), Ref: ref, Config: r.Config.Config.ImageConfig}
+	if h := r.Config.Config.Healthcheck; h != nil {
+		out.Healthcheck = &dockerspec.HealthcheckConfig{
+			Test: h.Test, Interval: time.Duration(h.Interval), Timeout: time.Duration(h.Timeout),
+			StartPeriod: time.Duration(h.StartPeriod), StartInterval: time.Duration(h.StartInterval), Retries: h.Retries,
+		}
+	}
+	return out, nil
 }
 
 func snapshotKey(containerID string) string { return "container-" + containerID }

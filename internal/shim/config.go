@@ -38,6 +38,42 @@ type Config struct {
 	Restart     RestartPolicy
 	// RestartCount is the count to continue from (0 on a user start).
 	RestartCount int
+	// Health, when set, is the healthcheck the shim runs.
+	Health *HealthConfig `json:",omitempty"`
+}
+
+// HealthConfig is a healthcheck: Test is ["CMD", args...] or
+// ["CMD-SHELL", command]; zero durations take Docker's defaults (30s
+// interval and timeout, 3 retries).
+type HealthConfig struct {
+	Test          []string
+	Interval      time.Duration
+	Timeout       time.Duration
+	StartPeriod   time.Duration
+	StartInterval time.Duration
+	Retries       int
+}
+
+// Health statuses.
+const (
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// Health is the healthcheck state: status, consecutive failures and the
+// last results.
+type Health struct {
+	Status        string
+	FailingStreak int
+	Log           []HealthResult
+}
+
+// HealthResult is one probe.
+type HealthResult struct {
+	Start, End time.Time
+	ExitCode   int
+	Output     string
 }
 
 // RestartPolicy is Docker's restart policy: "no", "always",
@@ -70,6 +106,8 @@ type State struct {
 	ManuallyStopped bool
 	// ShimPid is the supervisor's own pid.
 	ShimPid int
+	// Health is the healthcheck state while the container runs.
+	Health *Health `json:",omitempty"`
 }
 
 // ReadConfig loads a shim config.

@@ -56,7 +56,7 @@ func (s *shim) handleExec(conn net.Conn, br *bufio.Reader, req Request) {
 // startExec runs `runtime exec -d` with the process's stdio, answers on
 // conn, subscribes conn to the output unless detached, and waits for the
 // process in the background.
-func (s *shim) startExec(req Request, conn net.Conn) (*execProc, *subscriber, error) {
+func (s *shim) startExec(req Request, conn io.Writer) (*execProc, *subscriber, error) {
 	s.mu.Lock()
 	if s.state.Status != StatusRunning {
 		s.mu.Unlock()

@@ -92,11 +92,8 @@ func run(cfg *Config) error {
 		s.supervise()
 	}
 	l.Close()
-	done := make(chan struct{})
-	go func() { s.eventConns.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(time.Second):
+	for deadline := time.Now().Add(2 * time.Second); s.inflight.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
 	}
 	if s.log != nil {
 		s.log.Close()

@@ -65,6 +65,11 @@ func (s *shim) handle(conn net.Conn) {
 	if err != nil {
 		return
 	}
+	// Requests in flight are waited for at exit, so that a kill that
+	// ends the container still gets its answer and event streams their
+	// last state.
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
 		reply(conn, Response{Error: "bad request: " + err.Error()})
@@ -137,8 +142,6 @@ func (s *shim) handleStart() (resp Response, first bool) {
 // handleEvents sends the current state, then each change, until the
 // container is done (the connection then closes).
 func (s *shim) handleEvents(conn net.Conn) {
-	s.eventConns.Add(1)
-	defer s.eventConns.Done()
 	ch := make(chan State, 16)
 	s.mu.Lock()
 	st := s.state

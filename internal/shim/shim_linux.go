@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,13 +30,15 @@ type shim struct {
 	stopped  bool
 	started  chan struct{} // closed once the first start succeeded or failed
 	events   map[chan State]struct{}
-	// eventConns counts event streams, so the shim flushes them before
-	// it exits.
-	eventConns sync.WaitGroup
-	execs      map[string]*execProc
-	oomFile    string
-	oomBase    int64
-	execSeq    int
+	// inflight counts requests being handled; the shim lets them finish
+	// (for a while) before it exits.
+	inflight atomic.Int32
+	execs    map[string]*execProc
+	oomFile  string
+	oomBase  int64
+	execSeq  int
+	// healthDone ends the healthcheck loop of the current run.
+	healthDone chan struct{}
 }
 
 func newShim(cfg *Config) (*shim, error) {
@@ -160,8 +163,18 @@ func (s *shim) start() error {
 	s.state.ExitCode = 0
 	s.state.OOMKilled = false
 	s.state.Error = ""
+	s.state.Health = nil
+	var done chan struct{}
+	if s.cfg.Health != nil {
+		s.state.Health = &Health{Status: HealthStarting, Log: []HealthResult{}}
+		done = make(chan struct{})
+		s.healthDone = done
+	}
 	s.mu.Unlock()
 	s.publish()
+	if done != nil {
+		go s.healthLoop(done)
+	}
 	return nil
 }
 
@@ -218,6 +231,13 @@ func (s *shim) supervise() {
 		initExit, pio := s.initExit, s.io
 		s.mu.Unlock()
 		code := <-initExit
+		s.mu.Lock()
+		if s.healthDone != nil {
+			close(s.healthDone)
+			s.healthDone = nil
+		}
+		s.state.Health = nil
+		s.mu.Unlock()
 		pio.waitPumps(2 * time.Second)
 		pio.close()
 		if pio.console != nil {

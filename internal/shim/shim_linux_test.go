@@ -68,6 +68,10 @@ func newFixture(t *testing.T, args []string, mod func(*Config, *specs.Spec)) *fi
 	t.Cleanup(func() {
 		Client{Socket: cfg.Socket}.Kill(context.Background(), int(syscall.SIGKILL), true, true)
 		f.waitExited()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "shim.log"))
+			t.Logf("shim log:\n%s", b)
+		}
 		os.RemoveAll(dir)
 		ctrls, _ := filepath.Glob("/sys/fs/cgroup/*" + parent)
 		for _, c := range ctrls {
@@ -205,5 +209,31 @@ func TestShimStdinExecAndStop(t *testing.T) {
 	st := f.waitExited()
 	if st.ExitCode != 137 || !st.ManuallyStopped {
 		t.Fatalf("state = %+v", st)
+	}
+}
+
+func TestShimHealthcheck(t *testing.T) {
+	f := newFixture(t, []string{"sh", "-c", "sleep 1; touch /tmp/ready; sleep 100"}, func(c *Config, _ *specs.Spec) {
+		c.Health = &HealthConfig{Test: []string{"CMD-SHELL", "cat /tmp/ready && echo fine"}, Interval: 100 * time.Millisecond, Retries: 2}
+	})
+	c := f.launch()
+	if _, err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var last *Health
+	for i := 0; i < 300 && !seen[HealthHealthy]; i++ {
+		st, err := c.State(context.Background())
+		if err == nil && st.Health != nil {
+			seen[st.Health.Status] = true
+			last = st.Health
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !seen[HealthUnhealthy] || !seen[HealthHealthy] {
+		t.Fatalf("statuses seen: %v (last %+v)", seen, last)
+	}
+	if n := len(last.Log); n == 0 || last.Log[n-1].ExitCode != 0 || last.Log[n-1].Output != "fine\n" || last.FailingStreak != 0 {
+		t.Fatalf("last health: %+v", last)
 	}
 }

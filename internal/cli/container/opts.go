@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
@@ -26,6 +27,10 @@ type createOptions struct {
 	pidsLimit                                                            int64
 	cpuShares                                                            int64
 	stopTimeout                                                          int
+	healthCmd                                                            string
+	healthInterval, healthTimeout, healthStartPeriod, healthStartInt     time.Duration
+	healthRetries                                                        int
+	noHealthcheck                                                        bool
 	flags                                                                *pflag.FlagSet
 }
 
@@ -76,6 +81,13 @@ func addCreateFlags(fs *pflag.FlagSet, o *createOptions) {
 	fs.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
 	fs.BoolVar(&o.privileged, "privileged", false, "Give extended privileges to this container")
 	fs.BoolVar(&o.init, "init", false, "Run an init inside the container (not supported yet)")
+	fs.StringVar(&o.healthCmd, "health-cmd", "", "Command to run to check health")
+	fs.DurationVar(&o.healthInterval, "health-interval", 0, "Time between running the check (ms|s|m|h) (default 0s)")
+	fs.DurationVar(&o.healthTimeout, "health-timeout", 0, "Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+	fs.DurationVar(&o.healthStartPeriod, "health-start-period", 0, "Start period for the container to initialize before starting health-retries countdown")
+	fs.DurationVar(&o.healthStartInt, "health-start-interval", 0, "Time between running the check during the start period")
+	fs.IntVar(&o.healthRetries, "health-retries", 0, "Consecutive failures needed to report unhealthy")
+	fs.BoolVar(&o.noHealthcheck, "no-healthcheck", false, "Disable any container-specified HEALTHCHECK")
 }
 
 // invalid is a flag error: exit status 125 like docker.
@@ -118,6 +130,15 @@ func (o *createOptions) toConfig(image string, args []string) (*container.Config
 		} else {
 			cfg.Entrypoint = []string{*o.entrypoint}
 		}
+	}
+	if o.noHealthcheck {
+		cfg.Healthcheck = &container.HealthConfig{Test: []string{"NONE"}}
+	} else if o.healthCmd != "" || o.healthInterval != 0 || o.healthTimeout != 0 || o.healthRetries != 0 || o.healthStartPeriod != 0 || o.healthStartInt != 0 {
+		hc := &container.HealthConfig{Interval: o.healthInterval, Timeout: o.healthTimeout, StartPeriod: o.healthStartPeriod, StartInterval: o.healthStartInt, Retries: o.healthRetries}
+		if o.healthCmd != "" {
+			hc.Test = []string{"CMD-SHELL", o.healthCmd}
+		}
+		cfg.Healthcheck = hc
 	}
 	if o.flags.Changed("stop-timeout") {
 		t := o.stopTimeout

@@ -172,6 +172,16 @@ func mergeImageConfig(cfg *container.Config, img Image) *container.Config {
 	if c.StopSignal == "" {
 		c.StopSignal = ic.StopSignal
 	}
+	if img.Healthcheck != nil {
+		if c.Healthcheck == nil {
+			hc := *img.Healthcheck
+			c.Healthcheck = &hc
+		} else if len(c.Healthcheck.Test) == 0 {
+			hc := *c.Healthcheck
+			hc.Test = img.Healthcheck.Test
+			c.Healthcheck = &hc
+		}
+	}
 	if len(ic.Labels) > 0 {
 		labels := map[string]string{}
 		for k, v := range ic.Labels {

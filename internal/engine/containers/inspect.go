@@ -92,6 +92,9 @@ func (s *Service) Summary(c *crec.Container, now time.Time) container.Summary {
 	if sum.Mounts == nil {
 		sum.Mounts = []container.MountPoint{}
 	}
+	if h := c.State.Health; h != nil {
+		sum.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
+	}
 	sum.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
 	return sum
 }

@@ -71,7 +71,7 @@ func (s *Service) applyState(c *crec.Container, st *shim.State) bool {
 			return false
 		}
 		if c.State.Status == container.StateRunning && c.State.Pid == st.Pid && c.RestartCount == st.RestartCount {
-			return false
+			return s.applyHealth(c, st)
 		}
 		restarted := c.State.Status == container.StateRestarting
 		c.State.SetRunning(st.Pid, st.StartedAt)
@@ -79,6 +79,7 @@ func (s *Service) applyState(c *crec.Container, st *shim.State) bool {
 		if restarted {
 			s.emit(c, eventtypes.ActionStart, nil)
 		}
+		s.applyHealth(c, st)
 	case shim.StatusRestarting:
 		if c.State.Status == container.StateRestarting {
 			return false
@@ -100,6 +101,26 @@ func (s *Service) applyState(c *crec.Container, st *shim.State) bool {
 		s.emitExit(c, st)
 	default:
 		return false
+	}
+	return true
+}
+
+// applyHealth copies the shim's healthcheck state; it reports a change
+// and emits health_status events when the status moves.
+func (s *Service) applyHealth(c *crec.Container, st *shim.State) bool {
+	if st.Health == nil {
+		changed := c.State.Health != nil
+		c.State.Health = nil
+		return changed
+	}
+	h := &container.Health{Status: container.HealthStatus(st.Health.Status), FailingStreak: st.Health.FailingStreak, Log: []*container.HealthcheckResult{}}
+	for _, r := range st.Health.Log {
+		h.Log = append(h.Log, &container.HealthcheckResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
+	}
+	old := c.State.Health
+	c.State.Health = h
+	if old == nil || old.Status != h.Status {
+		s.emit(c, eventtypes.Action("health_status: "+string(h.Status)), nil)
 	}
 	return true
 }

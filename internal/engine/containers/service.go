@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	eventtypes "github.com/moby/moby/api/types/events"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -24,6 +25,8 @@ type Image struct {
 	ID     string
 	Ref    string
 	Config ocispec.ImageConfig
+	// Healthcheck is the image's HEALTHCHECK, if any.
+	Healthcheck *dockerspec.HealthcheckConfig
 }
 
 // Images is what containers need from the image store.

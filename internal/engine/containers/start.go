@@ -12,6 +12,7 @@ import (
 	"time"
 
 	units "github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
 
 	crec "github.com/berth-project/berth/internal/container"
@@ -157,6 +158,7 @@ func (s *Service) shimConfig(c *crec.Container, restartCount int) (*shim.Config,
 		maxFiles = n
 	}
 	return &shim.Config{
+		Health:       healthConfig(c.Config.Healthcheck),
 		ID:           c.ID,
 		Bundle:       c.Dir,
 		Runtime:      rt.Binary,
@@ -173,4 +175,15 @@ func (s *Service) shimConfig(c *crec.Container, restartCount int) (*shim.Config,
 		Restart:      shim.RestartPolicy{Name: string(hc.RestartPolicy.Name), MaxRetries: hc.RestartPolicy.MaximumRetryCount},
 		RestartCount: restartCount,
 	}, nil
+}
+
+// healthConfig is the healthcheck the shim runs (nil for none or NONE).
+func healthConfig(h *container.HealthConfig) *shim.HealthConfig {
+	if h == nil || len(h.Test) == 0 || h.Test[0] == "NONE" {
+		return nil
+	}
+	return &shim.HealthConfig{
+		Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+		StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries,
+	}
 }

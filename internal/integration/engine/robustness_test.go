@@ -264,3 +264,29 @@ func TestEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthcheck: starting, unhealthy while the check fails, healthy
+// once it passes, as inspect, ps and events tell.
+func TestHealthcheck(t *testing.T) {
+	e := newEnv(t)
+	e.must(berthCLI, "run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "100ms",
+		"--health-retries", "2", "busybox", "sh", "-c", "sleep 1; echo ready > /tmp/ok; sleep 100")
+	seen := map[string]bool{}
+	eventually(t, "healthy", func() bool {
+		st := e.inspect("hc").State
+		if st.Health != nil {
+			seen[string(st.Health.Status)] = true
+		}
+		return st.Health != nil && st.Health.Status == container.Healthy
+	})
+	if !seen["unhealthy"] {
+		t.Fatalf("never unhealthy: %v", seen)
+	}
+	h := e.inspect("hc").State.Health
+	if last := h.Log[len(h.Log)-1]; last.ExitCode != 0 || last.Output != "ready\n" {
+		t.Fatalf("last probe %+v", last)
+	}
+	if out := e.must(berthCLI, "ps", "--filter", "name=hc", "--format", "{{.Status}}"); !strings.HasSuffix(out, "(healthy)") {
+		t.Fatalf("ps status %q", out)
+	}
+}
