@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path"
@@ -11,7 +12,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	crec "github.com/berth-project/berth/internal/container"
+	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/oci"
+	"github.com/berth-project/berth/internal/runtime/seccomp"
 )
 
 // buildSpec makes the OCI spec of c whose root filesystem is at rootfs.
@@ -47,13 +50,31 @@ func (s *Service) buildSpec(c *crec.Container, rootfs string) (*specs.Spec, erro
 		oci.WithMounts(specMounts(c)),
 		oci.WithTmpfs(hc.Tmpfs),
 	}
+	seccompProfile := "default"
 	for _, so := range hc.SecurityOpt {
-		if so == "no-new-privileges" || so == "no-new-privileges:true" || so == "no-new-privileges=true" {
-			opts = append(opts, oci.WithNoNewPrivileges(true))
+		k, v, ok := strings.Cut(so, "=")
+		if !ok {
+			k, v, _ = strings.Cut(so, ":")
+		}
+		switch k {
+		case "no-new-privileges":
+			if v == "" || v == "true" {
+				opts = append(opts, oci.WithNoNewPrivileges(true))
+			}
+		case "seccomp":
+			seccompProfile = v
+		case "label", "apparmor":
+			// No LSM in this kernel: accepted and ignored, like Docker
+			// without AppArmor/SELinux.
+		default:
+			return nil, errdefs.InvalidArgumentf("invalid --security-opt: %q", so)
 		}
 	}
 	spec, err := oci.New(opts...)
 	if err != nil {
+		return nil, err
+	}
+	if err := applySeccomp(spec, seccompProfile, hc.Privileged); err != nil {
 		return nil, err
 	}
 	if cfg.WorkingDir != "" {
@@ -62,6 +83,25 @@ func (s *Service) buildSpec(c *crec.Container, rootfs string) (*specs.Spec, erro
 		}
 	}
 	return spec, nil
+}
+
+// applySeccomp installs Docker's default profile for the process's
+// capabilities, none for "unconfined" or a privileged container, or the
+// given JSON profile.
+func applySeccomp(spec *specs.Spec, profile string, privileged bool) error {
+	switch {
+	case profile == "unconfined" || (privileged && profile == "default"):
+		spec.Linux.Seccomp = nil
+	case profile == "default" || profile == "builtin":
+		spec.Linux.Seccomp = seccomp.DefaultProfile(spec.Process.Capabilities.Bounding)
+	default:
+		var p specs.LinuxSeccomp
+		if err := json.Unmarshal([]byte(profile), &p); err != nil {
+			return errdefs.InvalidArgumentf("decoding seccomp profile failed: %v", err)
+		}
+		spec.Linux.Seccomp = &p
+	}
+	return nil
 }
 
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and

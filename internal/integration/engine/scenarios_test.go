@@ -218,6 +218,12 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		if out := e.must(k, "run", "--rm", "-m", "32m", "busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"); out != "33554432" {
 			t.Fatalf("memory limit: %q", out)
 		}
+		if out := e.must(k, "run", "--rm", "busybox", "grep", "^Seccomp:", "/proc/self/status"); !strings.HasSuffix(out, "2") {
+			t.Fatalf("no default seccomp filter: %q", out)
+		}
+		if out := e.must(k, "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "grep", "^Seccomp:", "/proc/self/status"); !strings.HasSuffix(out, "0") {
+			t.Fatalf("seccomp=unconfined: %q", out)
+		}
 		r := e.run(k, "", "run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait")
 		if !strings.Contains(r.stderr+r.stdout, "can't fork") {
 			t.Fatalf("pids limit not enforced: %s", r)
