@@ -297,7 +297,9 @@ func finishInit(cfg *initConfig, sync *os.File, listener *os.File) error {
 	if _, err := w.Write([]byte{'0'}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
-	w.Close()
+	// w stays open: it is close-on-exec, so `start` sees EOF exactly when
+	// the user's process has been exec'd (or this init died), and poststart
+	// hooks run after it, as the spec wants.
 	fifo.Close()
 	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
 		st := *cfg.State

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -280,6 +281,9 @@ func (r *Runtime) Start(id string) error {
 			done <- fmt.Errorf("container init closed the exec fifo: %w", err)
 			return
 		}
+		// EOF comes when the init execs the user's process (its write end
+		// is close-on-exec).
+		_, _ = io.Copy(io.Discard, f)
 		done <- nil
 	}()
 	tick := time.NewTicker(5 * time.Millisecond)
