@@ -133,6 +133,12 @@ func (c Client) Resize(ctx context.Context, execID string, height, width uint16)
 	return err
 }
 
+// SetRestartPolicy changes the restart policy of the running container.
+func (c Client) SetRestartPolicy(ctx context.Context, name string, maxRetries int) error {
+	_, err := c.simple(ctx, Request{Op: "restart-policy", Restart: &RestartPolicy{Name: name, MaxRetries: maxRetries}})
+	return err
+}
+
 // ExecState reports an exec's pid, whether it runs and its exit code.
 func (c Client) ExecState(ctx context.Context, execID string) (Response, error) {
 	return c.simple(ctx, Request{Op: "exec-state", ExecID: execID})

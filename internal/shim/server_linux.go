@@ -16,7 +16,7 @@ import (
 // (attach, exec) switch the connection to frames after the response line;
 // the client's further bytes are the process's stdin.
 type Request struct {
-	Op string // state, start, events, attach, kill, resize, exec, exec-state
+	Op string // state, start, events, attach, kill, resize, exec, exec-state, restart-policy
 
 	Signal int  `json:",omitempty"`
 	All    bool `json:",omitempty"`
@@ -34,6 +34,8 @@ type Request struct {
 	Process  json.RawMessage `json:",omitempty"` // OCI process for exec
 	Terminal bool            `json:",omitempty"`
 	Detach   bool            `json:",omitempty"`
+
+	Restart *RestartPolicy `json:",omitempty"`
 }
 
 // Response is the shim's JSON line answer.
@@ -99,6 +101,15 @@ func (s *shim) handle(conn net.Conn) {
 		s.handleExec(conn, br, req)
 	case "exec-state":
 		reply(conn, s.execState(req.ExecID))
+	case "restart-policy":
+		if req.Restart == nil {
+			reply(conn, Response{Error: "no restart policy"})
+			return
+		}
+		s.mu.Lock()
+		s.cfg.Restart = *req.Restart
+		s.mu.Unlock()
+		reply(conn, Response{})
 	default:
 		reply(conn, Response{Error: "unknown op " + strconv.Quote(req.Op)})
 	}

@@ -27,6 +27,6 @@ func commands(cli *command.CLI) []*cobra.Command {
 		newRestartCommand(cli), newKillCommand(cli), newRmCommand(cli), newPsCommand(cli),
 		newInspectCommand(cli), newLogsCommand(cli), newWaitCommand(cli), newExecCommand(cli),
 		newPauseCommand(cli), newUnpauseCommand(cli), newTopCommand(cli), newRenameCommand(cli),
-		newCpCommand(cli), newAttachCommand(cli), newStatsCommand(cli),
+		newCpCommand(cli), newAttachCommand(cli), newStatsCommand(cli), newUpdateCommand(cli),
 	}
 }

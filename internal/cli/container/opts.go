@@ -31,6 +31,7 @@ type createOptions struct {
 	healthInterval, healthTimeout, healthStartPeriod, healthStartInt     time.Duration
 	healthRetries                                                        int
 	noHealthcheck                                                        bool
+	devices, volumesFrom                                                 []string
 	flags                                                                *pflag.FlagSet
 }
 
@@ -88,6 +89,8 @@ func addCreateFlags(fs *pflag.FlagSet, o *createOptions) {
 	fs.DurationVar(&o.healthStartInt, "health-start-interval", 0, "Time between running the check during the start period")
 	fs.IntVar(&o.healthRetries, "health-retries", 0, "Consecutive failures needed to report unhealthy")
 	fs.BoolVar(&o.noHealthcheck, "no-healthcheck", false, "Disable any container-specified HEALTHCHECK")
+	fs.StringArrayVar(&o.devices, "device", nil, "Add a host device to the container")
+	fs.StringArrayVar(&o.volumesFrom, "volumes-from", nil, "Mount volumes from the specified container(s)")
 }
 
 // invalid is a flag error: exit status 125 like docker.
@@ -156,6 +159,14 @@ func (o *createOptions) toConfig(image string, args []string) (*container.Config
 		PidMode:        container.PidMode(o.pid),
 		NetworkMode:    container.NetworkMode(o.network),
 		ExtraHosts:     o.extraHosts,
+		VolumesFrom:    o.volumesFrom,
+	}
+	for _, d := range o.devices {
+		dm, err := parseDevice(d)
+		if err != nil {
+			return nil, nil, invalid("invalid argument %q for \"--device\" flag: %v", d, err)
+		}
+		hc.Devices = append(hc.Devices, dm)
 	}
 	if hc.NetworkMode == "" {
 		hc.NetworkMode = "none"
@@ -370,4 +381,37 @@ func parseMount(s string) (mount.Mount, error) {
 		return m, invalid("invalid argument %q for \"--mount\" flag: target is required", s)
 	}
 	return m, nil
+}
+
+// parseDevice parses --device HOST[:CONTAINER[:PERMS]].
+func parseDevice(v string) (container.DeviceMapping, error) {
+	var d container.DeviceMapping
+	parts := strings.SplitN(v, ":", 3)
+	d.PathOnHost = parts[0]
+	if len(parts) > 1 {
+		if isPerms(parts[1]) && len(parts) == 2 {
+			d.CgroupPermissions = parts[1]
+		} else {
+			d.PathInContainer = parts[1]
+		}
+	}
+	if len(parts) > 2 {
+		d.CgroupPermissions = parts[2]
+	}
+	if d.PathOnHost == "" || (d.CgroupPermissions != "" && !isPerms(d.CgroupPermissions)) {
+		return d, fmt.Errorf("invalid device specification: %s", v)
+	}
+	return d, nil
+}
+
+func isPerms(p string) bool {
+	if p == "" || len(p) > 3 {
+		return false
+	}
+	for _, c := range p {
+		if c != 'r' && c != 'w' && c != 'm' {
+			return false
+		}
+	}
+	return true
 }

@@ -65,6 +65,30 @@ func (s *Service) setupMounts(ctx context.Context, c *crec.Container, img Image)
 			return mps, err
 		}
 	}
+	for _, from := range c.HostConfig.VolumesFrom {
+		name, mode, _ := strings.Cut(from, ":")
+		src, err := s.store.Get(name)
+		if err != nil {
+			return mps, err
+		}
+		for _, mp := range src.Mounts {
+			if mp.Type == mount.TypeTmpfs {
+				continue
+			}
+			switch mode {
+			case "ro":
+				mp.RW = false
+			case "rw":
+				mp.RW = true
+			case "":
+			default:
+				return mps, errdefs.InvalidArgumentf("invalid mode for volumes-from: %s", mode)
+			}
+			if err := add(mp); err != nil {
+				return mps, err
+			}
+		}
+	}
 	var imageVols []string
 	for dst := range c.Config.Volumes {
 		imageVols = append(imageVols, dst)

@@ -49,6 +49,7 @@ func (s *Service) buildSpec(c *crec.Container, rootfs string) (*specs.Spec, erro
 		oci.WithMounts(etc),
 		oci.WithMounts(specMounts(c)),
 		oci.WithTmpfs(hc.Tmpfs),
+		oci.WithDevices(hc.Devices),
 	}
 	seccompProfile := "default"
 	for _, so := range hc.SecurityOpt {

@@ -168,6 +168,22 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 			t.Fatalf("--mount bind: %s", r)
 		}
 	})
+	t.Run("update devices volumes-from", func(t *testing.T) {
+		n := name("upd")
+		e.must(k, "run", "-d", "--name", n, "-m", "64m", "-v", "/shared", "busybox", "sh", "-c", "echo shared > /shared/f; sleep 100")
+		e.must(k, "update", "-m", "96m", "--memory-swap", "192m", "--pids-limit", "30", n)
+		if out := e.must(k, "exec", n, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max"); out != "100663296\n30" {
+			t.Fatalf("after update: %q", out)
+		}
+		eventually(t, "shared file", func() bool { return e.run(k, "", "exec", n, "test", "-f", "/shared/f").code == 0 })
+		if out := e.must(k, "run", "--rm", "--volumes-from", n+":ro", "busybox", "cat", "/shared/f"); out != "shared" {
+			t.Fatalf("volumes-from: %q", out)
+		}
+		if out := e.must(k, "run", "--rm", "--device", "/dev/null:/dev/other-null", "busybox", "sh", "-c", "echo x > /dev/other-null && echo ok"); out != "ok" {
+			t.Fatalf("device: %q", out)
+		}
+		e.must(k, "rm", "-f", "-v", n)
+	})
 	t.Run("stats", func(t *testing.T) {
 		n := name("stats")
 		e.must(k, "run", "-d", "--name", n, "-m", "64m", "busybox", "sleep", "100")

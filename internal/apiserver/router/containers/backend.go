@@ -24,6 +24,7 @@ type Backend interface {
 	Wait(ctx context.Context, ref string, cond container.WaitCondition) (<-chan engine.WaitResult, error)
 	Remove(ctx context.Context, ref string, opts engine.RemoveOptions) error
 	Prune(ctx context.Context, filters map[string][]string) (container.PruneReport, error)
+	Update(ctx context.Context, ref string, upd container.UpdateConfig) ([]string, error)
 	Pause(ctx context.Context, ref string) error
 	Unpause(ctx context.Context, ref string) error
 	Rename(ctx context.Context, ref, newName string) error

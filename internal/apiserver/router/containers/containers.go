@@ -36,6 +36,7 @@ func (rt *Router) Routes() []router.Route {
 		{Method: http.MethodPost, Path: "/containers/{id}/wait", Handler: rt.wait},
 		{Method: http.MethodDelete, Path: "/containers/{id}", Handler: rt.remove},
 		{Method: http.MethodPost, Path: "/containers/{id}/pause", Handler: rt.pause},
+		{Method: http.MethodPost, Path: "/containers/{id}/update", Handler: rt.update},
 		{Method: http.MethodPost, Path: "/containers/{id}/unpause", Handler: rt.unpause},
 		{Method: http.MethodPost, Path: "/containers/{id}/rename", Handler: rt.rename},
 		{Method: http.MethodGet, Path: "/containers/{id}/top", Handler: rt.top},
@@ -196,6 +197,18 @@ func (rt *Router) remove(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+func (rt *Router) update(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	var upd container.UpdateConfig
+	if err := router.DecodeJSON(r, &upd); err != nil {
+		return err
+	}
+	warnings, err := rt.b.Update(ctx, r.PathValue("id"), upd)
+	if err != nil {
+		return err
+	}
+	return router.WriteJSON(w, http.StatusOK, container.UpdateResponse{Warnings: warnings})
 }
 
 func (rt *Router) pause(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
