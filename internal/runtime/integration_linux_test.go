@@ -637,3 +637,44 @@ func TestPoststopFailureRunsRemainingHooks(t *testing.T) {
 		t.Fatal("second poststop hook did not run")
 	}
 }
+
+// TestTimeNamespaceOffsets: a new time namespace with a boottime offset
+// shifts /proc/uptime inside the container.
+func TestTimeNamespaceOffsets(t *testing.T) {
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("kernel without time namespaces")
+	}
+	e := newEnv(t, "/bin/sh", "-c", "cut -d. -f1 /proc/uptime; grep boottime /proc/self/timens_offsets")
+	e.spec.Linux.Namespaces = append(e.spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+	e.spec.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 10 * 365 * 86400}}
+	out := e.mustRun()
+	f := strings.Fields(out)
+	if len(f) != 4 || f[1] != "boottime" || f[2] != "315360000" {
+		t.Fatalf("offsets: %q", out)
+	}
+	var up int64
+	fmt.Sscan(f[0], &up)
+	if up < 315360000 {
+		t.Fatalf("uptime %d inside does not include the offset", up)
+	}
+}
+
+// TestLSMLabelsRefused: this kernel has no AppArmor or SELinux, so asking
+// for a profile or label fails at create, clearly, leaving nothing behind.
+func TestLSMLabelsRefused(t *testing.T) {
+	e := newEnv(t, "/bin/true")
+	e.spec.Process.ApparmorProfile = "docker-default"
+	_, errs, code := e.run()
+	if code == 0 || !strings.Contains(errs, "AppArmor is not enabled") {
+		t.Fatalf("apparmor: code %d, %q", code, errs)
+	}
+	e.spec.Process.ApparmorProfile = ""
+	e.spec.Process.SelinuxLabel = "system_u:system_r:container_t:s0"
+	_, errs, code = e.run()
+	if code == 0 || !strings.Contains(errs, "SELinux is not enabled") {
+		t.Fatalf("selinux: code %d, %q", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, e.id)); !os.IsNotExist(err) {
+		t.Fatal("state left behind")
+	}
+}

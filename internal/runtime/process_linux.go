@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,6 +244,13 @@ func startChild(o spawnOpts) (*child, error) {
 		enter = append(enter, "unshare="+strconv.FormatUint(uint64(cloneFlags), 16))
 		cloneFlags = 0
 	}
+	if o.newTime {
+		offs, err := timeOffsets(o.timeOffsets)
+		if err != nil {
+			return nil, err
+		}
+		enter = append(enter, "newtime="+offs)
+	}
 	if len(enter) > 0 {
 		env = append(env, nsexec.EnvVar+"="+strings.Join(enter, ";"))
 	}
@@ -261,7 +269,7 @@ func startChild(o spawnOpts) (*child, error) {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 
-	if len(threadJoin) == 0 && !o.newTime {
+	if len(threadJoin) == 0 {
 		err = cmd.Start()
 	} else {
 		errc := make(chan error, 1)
@@ -292,35 +300,23 @@ func startInNamespaces(cmd *exec.Cmd, join []specs.LinuxNamespace, o spawnOpts) 
 			return fmt.Errorf("join %s namespace %s: %w", ns.Type, ns.Path, err)
 		}
 	}
-	if o.newTime {
-		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-			return fmt.Errorf("create time namespace: %w", err)
-		}
-		if err := writeTimeOffsets(o.timeOffsets); err != nil {
-			return err
-		}
-	}
 	return cmd.Start()
 }
 
-func writeTimeOffsets(offs map[string]specs.LinuxTimeOffset) error {
-	if len(offs) == 0 {
-		return nil
-	}
-	var b strings.Builder
+// timeOffsets renders offsets for the nsexec constructor: one
+// "clock secs nsecs" per clock, comma-separated.
+func timeOffsets(offs map[string]specs.LinuxTimeOffset) (string, error) {
+	var parts []string
 	for clock, off := range offs {
 		switch clock {
 		case "monotonic", "boottime":
 		default:
-			return fmt.Errorf("time namespace offset for unknown clock %q", clock)
+			return "", fmt.Errorf("time namespace offset for unknown clock %q", clock)
 		}
-		fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
+		parts = append(parts, fmt.Sprintf("%s %d %d", clock, off.Secs, off.Nanosecs))
 	}
-	path := "/proc/thread-self/timens_offsets"
-	if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
-		return fmt.Errorf("write time namespace offsets: %w", err)
-	}
-	return nil
+	sort.Strings(parts)
+	return strings.Join(parts, ","), nil
 }
 
 func (c *child) send(m syncMsg) error { return writeMsg(c.parent, m) }

@@ -59,6 +59,33 @@ void berth_nsexec(void)
 		if (!eq)
 			continue;
 		*eq = '\0';
+		if (!strcmp(tok, "newtime")) {
+			/* A new time namespace with offsets ("clock secs nsecs,...").
+			 * Offsets can only be written before any process is inside,
+			 * so: unshare (for children), write, then enter it ourselves
+			 * through time_for_children (we are still single-threaded). */
+			char *p, *save2 = NULL;
+			int ofd, tfd;
+			if (unshare(CLONE_NEWTIME) < 0)
+				bail("unshare", "time");
+			if (eq[1]) {
+				ofd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+				if (ofd < 0)
+					bail("open", "/proc/self/timens_offsets");
+				for (p = strtok_r(eq + 1, ",", &save2); p; p = strtok_r(NULL, ",", &save2)) {
+					if (write(ofd, p, strlen(p)) < 0)
+						bail("write time offset", p);
+				}
+				close(ofd);
+			}
+			tfd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+			if (tfd < 0)
+				bail("open", "/proc/self/ns/time_for_children");
+			if (setns(tfd, CLONE_NEWTIME) < 0)
+				bail("setns", "/proc/self/ns/time_for_children");
+			close(tfd);
+			continue;
+		}
 		if (!strcmp(tok, "unshare")) {
 			unsigned long flags = strtoul(eq + 1, NULL, 16);
 			if (flags && unshare((int)flags) < 0)
