@@ -678,3 +678,61 @@ func TestLSMLabelsRefused(t *testing.T) {
 		t.Fatal("state left behind")
 	}
 }
+
+// TestSeccompNotifyListener: with SCMP_ACT_NOTIFY the runtime hands the
+// listener fd and the container state to listenerPath. Closing the fd makes
+// the notified syscall fail with ENOSYS.
+func TestSeccompNotifyListener(t *testing.T) {
+	e := newEnv(t, "/bin/sh", "-c", "mkdir /tmp/x; echo rc=$?")
+	sock := filepath.Join(t.TempDir(), "seccomp.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	e.spec.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow, ListenerPath: sock, ListenerMetadata: "test-meta",
+		Architectures: []specs.Arch{specs.ArchX86_64},
+		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActNotify}},
+	}
+	got := make(chan string, 1)
+	go func() {
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, 64<<10)
+		oob := make([]byte, unix.CmsgSpace(4))
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		if len(msgs) == 1 {
+			if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
+				unix.Close(fds[0]) // no supervisor: pending syscalls get ENOSYS
+			}
+		}
+		got <- string(buf[:n])
+	}()
+	out, errs, code := e.run()
+	var msg string
+	select {
+	case msg = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing received on the listener socket")
+	}
+	var cps specs.ContainerProcessState
+	if err := jsonUnmarshal(msg, &cps); err != nil {
+		t.Fatalf("listener message %q: %v", msg, err)
+	}
+	if len(cps.Fds) != 1 || cps.Fds[0] != specs.SeccompFdName || cps.Metadata != "test-meta" || cps.State.ID != e.id {
+		t.Fatalf("listener message: %+v", cps)
+	}
+	if code != 0 || !strings.Contains(out, "rc=1") || !strings.Contains(errs, "Function not implemented") {
+		t.Fatalf("container: code %d out %q err %q", code, out, errs)
+	}
+}
