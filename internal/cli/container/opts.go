@@ -161,6 +161,9 @@ func (o *createOptions) toConfig(image string, args []string) (*container.Config
 		ExtraHosts:     o.extraHosts,
 		VolumesFrom:    o.volumesFrom,
 	}
+	if o.flags.Changed("init") {
+		hc.Init = &o.init
+	}
 	for _, d := range o.devices {
 		dm, err := parseDevice(d)
 		if err != nil {

@@ -77,6 +77,13 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
 	}
+	var warnings []string
+	if hc.Init != nil && *hc.Init {
+		warnings = append(warnings, "--init is not supported yet: the command runs as the container's init")
+	}
+	if hc.LogConfig.Type == "local" {
+		warnings = append(warnings, "the local log driver writes the json-file format")
+	}
 	if hc.NetworkMode == "" {
 		hc.NetworkMode = "none"
 	}
@@ -95,7 +102,7 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 		State:      crec.NewState(),
 		Dir:        filepath.Join(s.cfg.Root, id),
 	}
-	if hc.LogConfig.Type == "json-file" {
+	if hc.LogConfig.Type == "json-file" || hc.LogConfig.Type == "local" {
 		c.LogPath = filepath.Join(c.Dir, id+"-json.log")
 	}
 	if err := os.MkdirAll(c.Dir, 0o710); err != nil {
@@ -113,7 +120,7 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 		return CreateResult{}, err
 	}
 	s.emit(c, eventtypes.ActionCreate, nil)
-	return CreateResult{ID: id}, nil
+	return CreateResult{ID: id, Warnings: warnings}, nil
 }
 
 func trimSlash(name string) string {
@@ -141,7 +148,7 @@ func validateHostConfig(hc *container.HostConfig) error {
 		return errdefs.InvalidArgumentf("invalid restart policy: unknown policy '%s'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'", hc.RestartPolicy.Name)
 	}
 	switch hc.LogConfig.Type {
-	case "", "json-file", "none":
+	case "", "json-file", "local", "none":
 	default:
 		return errdefs.InvalidArgumentf("logging driver %q is not supported (json-file, none)", hc.LogConfig.Type)
 	}

@@ -131,11 +131,11 @@ func TestShimKilled(t *testing.T) {
 	eventually(t, "container process gone", func() bool { return syscall.Kill(pid, 0) != nil })
 }
 
-// TestRemoveLeavesNothing runs create/start/rm cycles and checks that no
+// TestRemoveLeavesNothing runs 20 create/start/rm cycles and checks that no
 // mount, cgroup, shim or record stays behind.
 func TestRemoveLeavesNothing(t *testing.T) {
 	e := newEnv(t)
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 20; i++ {
 		id := e.create(&container.Config{Cmd: []string{"sleep", "100"}}, &container.HostConfig{Resources: container.Resources{Memory: 64 << 20}}, "")
 		e.start(id)
 		if _, err := e.client.ContainerRemove(context.Background(), id, client.ContainerRemoveOptions{Force: true}); err != nil {
