@@ -165,6 +165,9 @@ func (s *Service) finish(id string) {
 	s.mu.Lock()
 	delete(s.monitors, id)
 	s.mu.Unlock()
+	// The container's processes are gone, and so are its execs: forget
+	// them once clients had time to inspect their exit codes.
+	time.AfterFunc(time.Minute, func() { s.forgetExecs(id) })
 	if c.HostConfig.AutoRemove {
 		if err := s.Remove(context.Background(), id, RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 			log.Printf("container %s: auto-remove: %v", id, err)
@@ -217,6 +220,21 @@ func (s *Service) Restore(ctx context.Context) {
 			if err := s.Start(ctx, c.ID); err != nil {
 				log.Printf("container %s: restart on daemon start: %v", c.ID, err)
 			}
+		}
+	}
+}
+
+// forgetExecs drops the finished exec records of a container that is not
+// running.
+func (s *Service) forgetExecs(id string) {
+	if c, err := s.store.Get(id); err == nil && c.State.Running() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for eid, e := range s.execs {
+		if e.containerID == id && !e.running {
+			delete(s.execs, eid)
 		}
 	}
 }
