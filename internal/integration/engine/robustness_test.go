@@ -128,7 +128,7 @@ func TestShimKilled(t *testing.T) {
 	if c.State.ExitCode != 137 || !strings.Contains(c.State.Error, "shim") {
 		t.Fatalf("state after shim kill: %+v", c.State)
 	}
-	eventually(t, "container process gone", func() bool { return syscall.Kill(pid, 0) != nil })
+	eventually(t, "container process gone", func() bool { return !alive(pid) })
 }
 
 // TestRemoveLeavesNothing runs 20 create/start/rm cycles and checks that no
@@ -289,4 +289,40 @@ func TestHealthcheck(t *testing.T) {
 	if out := e.must(berthCLI, "ps", "--filter", "name=hc", "--format", "{{.Status}}"); !strings.HasSuffix(out, "(healthy)") {
 		t.Fatalf("ps status %q", out)
 	}
+}
+
+// TestRestartAlwaysAfterShimLoss: with the daemon down, a container's
+// shim dies (as in a host reboot); the next daemon records the exit and
+// starts the container again because of its restart policy.
+func TestRestartAlwaysAfterShimLoss(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(&container.Config{Cmd: []string{"sleep", "1000"}},
+		&container.HostConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyAlways}}, "")
+	e.start(id)
+	oldPid := e.inspect(id).State.Pid
+	st, err := shim.ReadState(filepath.Join(e.dataRoot, "containers", id, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.killDaemon()
+	if err := syscall.Kill(st.ShimPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.startDaemon()
+	eventually(t, "restarted container", func() bool {
+		c := e.inspect(id)
+		return c.State.Running && c.State.Pid != oldPid
+	})
+	eventually(t, "old container process gone", func() bool { return !alive(oldPid) })
+}
+
+// alive reports whether pid runs (a zombie does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
