@@ -68,6 +68,9 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, err error) {
 	if err := validateID(id); err != nil {
 		return nil, err
 	}
+	if r.CgroupRoot == "" {
+		cgroups.Prime()
+	}
 	bundle, err := filepath.Abs(o.Bundle)
 	if err != nil {
 		return nil, err
