@@ -736,3 +736,66 @@ func TestSeccompNotifyListener(t *testing.T) {
 		t.Fatalf("container: code %d out %q err %q", code, out, errs)
 	}
 }
+
+// TestCLISurfaces: list, kill --all, features, spec and the JSON error log
+// that containerd reads.
+func TestCLISurfaces(t *testing.T) {
+	e := newEnv(t, "/bin/sh", "-c", "sleep 1000 & sleep 1000 & wait")
+	e.write()
+	e.must("run", "-d", e.id)
+	if out := e.must("list", "-q"); !strings.Contains(out, e.id) {
+		t.Fatalf("list -q: %q", out)
+	}
+	var states []runtime.State
+	if err := jsonUnmarshal(e.must("list", "-f", "json"), &states); err != nil || len(states) != 1 || states[0].ID != e.id || states[0].Status != runtime.Running {
+		t.Fatalf("list -f json: %+v %v", states, err)
+	}
+	if out := e.must("list"); !strings.HasPrefix(out, "ID") || !strings.Contains(out, "running") {
+		t.Fatalf("list table: %q", out)
+	}
+	var pids []int
+	if err := jsonUnmarshal(e.must("ps", "-f", "json", e.id), &pids); err != nil || len(pids) != 3 {
+		t.Fatalf("ps: %v %v", pids, err)
+	}
+	e.must("kill", "--all", e.id, "9")
+	waitFor(t, func() bool { return e.state().Status == runtime.Stopped })
+	e.must("delete", e.id)
+
+	var f struct {
+		OCIVersionMax string   `json:"ociVersionMax"`
+		Hooks         []string `json:"hooks"`
+		Linux         struct {
+			Namespaces []string `json:"namespaces"`
+			Seccomp    struct {
+				Enabled bool     `json:"enabled"`
+				Actions []string `json:"actions"`
+			} `json:"seccomp"`
+		} `json:"linux"`
+	}
+	if err := jsonUnmarshal(e.must("features"), &f); err != nil || f.OCIVersionMax == "" || len(f.Hooks) != 6 ||
+		len(f.Linux.Namespaces) != 8 || !f.Linux.Seccomp.Enabled || len(f.Linux.Seccomp.Actions) < 8 {
+		t.Fatalf("features: %+v %v", f, err)
+	}
+
+	dir := t.TempDir()
+	cmd := exec.Command(berthBin, "runtime", "spec", "--bundle", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("spec: %v %s", err, out)
+	}
+	var s specs.Spec
+	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err := jsonUnmarshal(string(b), &s); err != nil || s.Root.Path != "rootfs" || s.Process.Args[0] != "sh" {
+		t.Fatalf("spec template: %v", err)
+	}
+	if out, err := exec.Command(berthBin, "runtime", "spec", "--bundle", dir).CombinedOutput(); err == nil {
+		t.Fatalf("spec over an existing config.json should fail: %s", out)
+	}
+
+	log := filepath.Join(t.TempDir(), "log.json")
+	_, _, code := e.berth(nil, "--log", log, "--log-format", "json", "state", "no-such-container")
+	b, _ = os.ReadFile(log)
+	var entry map[string]string
+	if code == 0 || jsonUnmarshal(strings.TrimSpace(string(b)), &entry) != nil || entry["level"] != "error" || !strings.Contains(entry["msg"], "does not exist") {
+		t.Fatalf("json log: code %d, %q", code, b)
+	}
+}
