@@ -21,6 +21,8 @@ import (
 
 	"github.com/berth-project/berth/internal/cli"
 	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/runtime"
+	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
 	"github.com/berth-project/berth/internal/shim"
 )
 
@@ -33,8 +35,14 @@ const (
 // TestMain lets this test binary act as the berth binary (daemon, shim and
 // CLI) when the harness runs it with BERTH_TEST_MAIN=1.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == runtime.InitCommand {
+		runtime.Init() // a container's init under berth's runtime
+		return
+	}
 	if os.Getenv(mainEnv) == "1" && len(os.Args) > 1 {
 		switch os.Args[1] {
+		case "runtime":
+			os.Exit(runtimecli.Main(os.Args[2:]))
 		case "daemon":
 			os.Exit(daemon.Main(os.Args[2:]))
 		case "shim":
@@ -111,7 +119,7 @@ func (e *env) startDaemon() {
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe, "daemon", "-H", "unix://"+e.sock, "--data-root", e.dataRoot,
-		"--exec-root", filepath.Join(e.dir, "run"), "--default-runtime", "runc", "--cgroup-parent", e.cgroupParent)
+		"--exec-root", filepath.Join(e.dir, "run"), "--default-runtime", testRuntime(), "--cgroup-parent", e.cgroupParent)
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -132,6 +140,15 @@ func (e *env) startDaemon() {
 func (e *env) daemonLog() string {
 	b, _ := os.ReadFile(filepath.Join(e.dir, "daemon.log"))
 	return string(b)
+}
+
+// testRuntime is the OCI runtime the tests use: runc, or
+// $BERTH_TEST_RUNTIME (e.g. "berth" to run the suite on berth's own).
+func testRuntime() string {
+	if v := os.Getenv("BERTH_TEST_RUNTIME"); v != "" {
+		return v
+	}
+	return "runc"
 }
 
 // killDaemon kills the daemon with SIGKILL (containers keep running).
