@@ -35,6 +35,7 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 	if hc == nil {
 		hc = &container.HostConfig{}
 	}
+	generated := false
 	if name != "" {
 		if !validName.MatchString(name) {
 			return CreateResult{}, errdefs.InvalidArgumentf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
@@ -49,7 +50,7 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 			return CreateResult{}, errdefs.Conflictf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, id)
 		}
 	} else {
-		name = s.generateName()
+		name, generated = s.generateName(), true
 	}
 	if err := validateHostConfig(hc); err != nil {
 		return CreateResult{}, err
@@ -114,7 +115,13 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 		return CreateResult{}, err
 	}
 	c.Mounts = mounts
-	if err := s.store.Add(c); err != nil {
+	err = s.store.Add(c)
+	for i := 0; generated && errdefs.IsConflict(err) && i < 10; i++ {
+		// Another create took the generated name meanwhile.
+		c.Name = s.generateName()
+		err = s.store.Add(c)
+	}
+	if err != nil {
 		s.releaseMounts(ctx, c, true)
 		os.RemoveAll(c.Dir)
 		return CreateResult{}, err

@@ -14,7 +14,7 @@ var (
 func (s *Service) generateName() string {
 	for i := 0; ; i++ {
 		name := adjectives[rand.IntN(len(adjectives))] + "_" + nouns[rand.IntN(len(nouns))]
-		if i > 10 {
+		if i > 3 {
 			name = fmt.Sprintf("%s%d", name, rand.IntN(1000))
 		}
 		if !s.store.NameInUse(name) {
