@@ -4,8 +4,9 @@
 // Package runtime/cli puts runc's command line on top of it.
 //
 // A container is created by a parent process (the caller of Create) and an
-// init child: the child is this binary re-executed from a sealed memfd copy
-// (so the container can never write to the host binary), entered through the
+// init child: the child is this binary re-executed through a read-only clone
+// of its mount, or a sealed memfd copy (so the container can never write to
+// the host binary), entered through the
 // InitCommand argument, which sets up the container from inside its
 // namespaces and finally execs the user's process. Parent and child talk over
 // a socketpair (sync.go).

@@ -194,9 +194,6 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 // initWithoutMountNS runs a container that shares the host's mount
 // namespace: chroot into the rootfs, no mounts.
 func initWithoutMountNS(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
-	if len(cfg.Spec.Mounts) > 0 || len(cfg.Spec.Linux.MaskedPaths) > 0 || len(cfg.Spec.Linux.ReadonlyPaths) > 0 {
-		cfg.Spec.Mounts, cfg.Spec.Linux.MaskedPaths, cfg.Spec.Linux.ReadonlyPaths = nil, nil, nil
-	}
 	if err := inCgroup(); err != nil {
 		return err
 	}

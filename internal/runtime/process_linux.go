@@ -78,24 +78,24 @@ var (
 	binErr  error
 )
 
-// sealedBinary returns a sealed memfd copy of this binary. Containers run
-// their setup from it, so a process in a container that reaches
-// /proc/<pid>/exe finds an unwritable copy, never the host binary
-// (CVE-2019-5736).
-func sealedBinary() (*os.File, error) {
+// protectedBinary returns an unwritable handle on this binary (see
+// makeProtectedBinary). Containers run their setup from it, so a process in
+// a container that reaches /proc/<pid>/exe can never write to the host
+// binary (CVE-2019-5736).
+func protectedBinary() (*os.File, error) {
 	binOnce.Do(func() {
-		binFile, binErr = makeSealedBinary()
+		binFile, binErr = makeProtectedBinary()
 	})
 	return binFile, binErr
 }
 
-// makeSealedBinary prefers a read-only clone of the binary's mount: a
+// makeProtectedBinary prefers a read-only clone of the binary's mount: a
 // detached mount (open_tree OPEN_TREE_CLONE, never attached to any mount
 // table) made read-only with mount_setattr. Any open for writing through
 // /proc/<pid>/exe then fails with EROFS, and it costs a few syscalls where
 // copying the binary costs milliseconds. Kernels without the new mount API
 // get the sealed memfd copy.
-func makeSealedBinary() (*os.File, error) {
+func makeProtectedBinary() (*os.File, error) {
 	if f, err := readonlyBinary(); err == nil {
 		return f, nil
 	}
@@ -179,11 +179,11 @@ func isSealedMemfd(f *os.File) bool {
 	return seals&want == want
 }
 
-// startChild forks the sealed binary as a container process. The spawning
+// startChild forks the protected binary as a container process. The spawning
 // goroutine's thread enters the namespaces that can be entered by a
 // multi-threaded process, so the clone()d child starts inside them.
 func startChild(o spawnOpts) (*child, error) {
-	bin, err := sealedBinary()
+	bin, err := protectedBinary()
 	if err != nil {
 		return nil, err
 	}

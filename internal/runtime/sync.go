@@ -11,15 +11,12 @@ import (
 // Messages between the runtime (parent) and the container's init or exec'd
 // process (child), one JSON object per line over a socketpair.
 const (
-	msgConfig   = "config"   // parent → child: what to set up
-	msgCgroup   = "cgroup"   // parent → child: you are in your cgroup
-	msgHooks    = "hooks"    // child → parent: mounts done; run prestart/createRuntime hooks
-	msgResume   = "resume"   // parent → child: hooks done, go on
-	msgReady    = "ready"    // child → parent: set up; about to wait for start / exec
-	msgError    = "error"    // child → parent: setup failed
-	msgSeccompF = "seccomp"  // child → parent: seccomp listener fd follows (SCM_RIGHTS)
-	msgPid      = "pid"      // child → parent: pid as seen from the host (unused with clone flags)
-	msgExecDone = "execdone" // parent-side pseudo message on EOF after exec
+	msgConfig = "config" // parent → child: what to set up
+	msgCgroup = "cgroup" // parent → child: you are in your cgroup
+	msgHooks  = "hooks"  // child → parent: mounts done; run prestart/createRuntime hooks
+	msgResume = "resume" // parent → child: hooks done, go on
+	msgReady  = "ready"  // child → parent: set up; about to wait for start / exec
+	msgError  = "error"  // child → parent: setup failed
 )
 
 type syncMsg struct {
