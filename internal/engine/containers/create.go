@@ -162,6 +162,9 @@ func validateHostConfig(hc *container.HostConfig) error {
 	if _, err := oci.New(oci.WithResources(hc.Resources), oci.WithNetworkMode(hc.NetworkMode)); err != nil {
 		return err
 	}
+	if _, err := parseSecurityOpts(hc.SecurityOpt); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -51,31 +51,18 @@ func (s *Service) buildSpec(c *crec.Container, rootfs string) (*specs.Spec, erro
 		oci.WithTmpfs(hc.Tmpfs),
 		oci.WithDevices(hc.Devices),
 	}
-	seccompProfile := "default"
-	for _, so := range hc.SecurityOpt {
-		k, v, ok := strings.Cut(so, "=")
-		if !ok {
-			k, v, _ = strings.Cut(so, ":")
-		}
-		switch k {
-		case "no-new-privileges":
-			if v == "" || v == "true" {
-				opts = append(opts, oci.WithNoNewPrivileges(true))
-			}
-		case "seccomp":
-			seccompProfile = v
-		case "label", "apparmor":
-			// No LSM in this kernel: accepted and ignored, like Docker
-			// without AppArmor/SELinux.
-		default:
-			return nil, errdefs.InvalidArgumentf("invalid --security-opt: %q", so)
-		}
+	sec, err := parseSecurityOpts(hc.SecurityOpt)
+	if err != nil {
+		return nil, err
+	}
+	if sec.noNewPrivileges {
+		opts = append(opts, oci.WithNoNewPrivileges(true))
 	}
 	spec, err := oci.New(opts...)
 	if err != nil {
 		return nil, err
 	}
-	if err := applySeccomp(spec, seccompProfile, hc.Privileged); err != nil {
+	if err := applySeccomp(spec, sec.seccomp, hc.Privileged); err != nil {
 		return nil, err
 	}
 	if cfg.WorkingDir != "" {
@@ -84,6 +71,46 @@ func (s *Service) buildSpec(c *crec.Container, rootfs string) (*specs.Spec, erro
 		}
 	}
 	return spec, nil
+}
+
+type securityOpts struct {
+	noNewPrivileges bool
+	seccomp         string // "default", "unconfined" or a JSON profile
+}
+
+// parseSecurityOpts reads --security-opt values: no-new-privileges[:true],
+// seccomp=unconfined|<profile JSON>; label and apparmor are accepted and
+// ignored (no LSM in this kernel).
+func parseSecurityOpts(list []string) (securityOpts, error) {
+	out := securityOpts{seccomp: "default"}
+	for _, so := range list {
+		k, v, ok := strings.Cut(so, "=")
+		if !ok {
+			k, v, _ = strings.Cut(so, ":")
+		}
+		switch k {
+		case "no-new-privileges":
+			switch v {
+			case "", "true":
+				out.noNewPrivileges = true
+			case "false":
+			default:
+				return out, errdefs.InvalidArgumentf("invalid --security-opt: %q", so)
+			}
+		case "seccomp":
+			if v == "" {
+				return out, errdefs.InvalidArgumentf("invalid --security-opt: %q", so)
+			}
+			if v != "unconfined" && v != "default" && v != "builtin" && !json.Valid([]byte(v)) {
+				return out, errdefs.InvalidArgumentf("decoding seccomp profile failed: not a JSON profile")
+			}
+			out.seccomp = v
+		case "label", "apparmor":
+		default:
+			return out, errdefs.InvalidArgumentf("invalid --security-opt: %q", so)
+		}
+	}
+	return out, nil
 }
 
 // applySeccomp installs Docker's default profile for the process's
