@@ -155,19 +155,8 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 		}
 		console.Close()
 	}
-	if err := inCgroup(); err != nil {
+	if err := createHooks(cfg, sync, dec); err != nil {
 		return err
-	}
-	if err := writeMsg(sync, syncMsg{Type: msgHooks}); err != nil {
-		return err
-	}
-	if err := expectMsg(dec, msgResume); err != nil {
-		return err
-	}
-	if spec.Hooks != nil {
-		if err := runHooks("createContainer", spec.Hooks.CreateContainer, cfg.State); err != nil {
-			return err
-		}
 	}
 	if cfg.NoPivot || rootIsRamfs() {
 		err = moveRoot(cfg.Rootfs)
@@ -191,9 +180,11 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 	return finishInit(cfg, sync, listener)
 }
 
-// initWithoutMountNS runs a container that shares the host's mount
-// namespace: chroot into the rootfs, no mounts.
-func initWithoutMountNS(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
+// createHooks is the hook handshake of every init, once its mounts are
+// done: be in the cgroup, let the parent run prestart and createRuntime
+// hooks, then run createContainer hooks here, in the container's
+// namespaces.
+func createHooks(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 	if err := inCgroup(); err != nil {
 		return err
 	}
@@ -204,9 +195,16 @@ func initWithoutMountNS(cfg *initConfig, sync *os.File, dec *json.Decoder) error
 		return err
 	}
 	if cfg.Spec.Hooks != nil {
-		if err := runHooks("createContainer", cfg.Spec.Hooks.CreateContainer, cfg.State); err != nil {
-			return err
-		}
+		return runHooks("createContainer", cfg.Spec.Hooks.CreateContainer, cfg.State)
+	}
+	return nil
+}
+
+// initWithoutMountNS runs a container that shares the host's mount
+// namespace: chroot into the rootfs, no mounts.
+func initWithoutMountNS(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
+	if err := createHooks(cfg, sync, dec); err != nil {
+		return err
 	}
 	// The rootfs may have no /proc: keep a handle on ours for the fifo.
 	proc, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
