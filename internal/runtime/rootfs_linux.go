@@ -1,8 +1,8 @@
 package runtime
 
 import (
-	"bufio"
 	"fmt"
+	"github.com/moby/sys/mountinfo"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -95,9 +95,9 @@ func parentMountPrivate(rootfs string) error {
 	best := ""
 	shared := false
 	for _, m := range mi {
-		if (rootfs == m.mountPoint || strings.HasPrefix(rootfs, strings.TrimSuffix(m.mountPoint, "/")+"/")) && len(m.mountPoint) >= len(best) {
-			best = m.mountPoint
-			shared = strings.Contains(m.optional, "shared:")
+		if (rootfs == m.Mountpoint || strings.HasPrefix(rootfs, strings.TrimSuffix(m.Mountpoint, "/")+"/")) && len(m.Mountpoint) >= len(best) {
+			best = m.Mountpoint
+			shared = strings.Contains(m.Optional, "shared:")
 		}
 	}
 	if best != "" && shared {
@@ -108,56 +108,8 @@ func parentMountPrivate(rootfs string) error {
 	return nil
 }
 
-type mountInfo struct {
-	mountPoint, root, fstype, source, superOpts, optional string
-}
-
-func readMountInfo() ([]mountInfo, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []mountInfo
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 6 || len(fields) < sep+4 {
-			continue
-		}
-		out = append(out, mountInfo{
-			root: unescapeMount(fields[3]), mountPoint: unescapeMount(fields[4]),
-			optional: strings.Join(fields[6:sep], " "),
-			fstype:   fields[sep+1], source: fields[sep+2], superOpts: fields[sep+3],
-		})
-	}
-	return out, sc.Err()
-}
-
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+func readMountInfo() ([]*mountinfo.Info, error) {
+	return mountinfo.GetMounts(nil)
 }
 
 // target resolves dest inside rootfs, creates it (a directory, or a file when
@@ -338,17 +290,17 @@ func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMou
 	if err != nil {
 		return err
 	}
-	var v1 []mountInfo
-	var v2 *mountInfo
-	for i := range mi {
-		switch mi[i].fstype {
+	var v1 []*mountinfo.Info
+	var v2 *mountinfo.Info
+	for _, h := range mi {
+		switch h.FSType {
 		case "cgroup":
-			if strings.HasPrefix(mi[i].mountPoint, "/sys/fs/cgroup/") {
-				v1 = append(v1, mi[i])
+			if strings.HasPrefix(h.Mountpoint, "/sys/fs/cgroup/") {
+				v1 = append(v1, h)
 			}
 		case "cgroup2":
-			if strings.HasPrefix(mi[i].mountPoint, "/sys/fs/cgroup") {
-				v2 = &mi[i]
+			if strings.HasPrefix(h.Mountpoint, "/sys/fs/cgroup") {
+				v2 = h
 			}
 		}
 	}
@@ -375,13 +327,13 @@ func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMou
 		rs.remountRO = append(rs.remountRO, base)
 	}
 	for _, h := range v1 {
-		name := filepath.Base(h.mountPoint)
+		name := filepath.Base(h.Mountpoint)
 		sub, _, err := target(rs.rootfs, filepath.Join(base, name), false)
 		if err != nil {
 			return err
 		}
 		var subsystems []string
-		for _, o := range strings.Split(h.superOpts, ",") {
+		for _, o := range strings.Split(h.VFSOptions, ",") {
 			if o == "rw" || o == "ro" {
 				continue
 			}
@@ -392,7 +344,7 @@ func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMou
 		} else {
 			src := cgroupPathFor(cfg.CgroupPaths, name)
 			if src == "" {
-				src = h.mountPoint
+				src = h.Mountpoint
 			}
 			err = unix.Mount(src, procFD(sub), "", unix.MS_BIND|unix.MS_REC, "")
 			if err == nil {
@@ -414,7 +366,7 @@ func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMou
 		}
 	}
 	if v2 != nil {
-		name := filepath.Base(v2.mountPoint)
+		name := filepath.Base(v2.Mountpoint)
 		sub, _, err := target(rs.rootfs, filepath.Join(base, name), false)
 		if err != nil {
 			return err
@@ -424,7 +376,7 @@ func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMou
 		} else {
 			src := cfg.CgroupPaths[""]
 			if src == "" {
-				src = v2.mountPoint
+				src = v2.Mountpoint
 			}
 			err = unix.Mount(src, procFD(sub), "", unix.MS_BIND|unix.MS_REC, "")
 			if err == nil {
@@ -513,7 +465,7 @@ func isInitramfs() bool {
 	if err != nil || len(mi) == 0 {
 		return false
 	}
-	return mi[0].mountPoint == "/" && mi[0].fstype == "rootfs"
+	return mi[0].Mountpoint == "/" && mi[0].FSType == "rootfs"
 }
 
 // finalizeRootfs runs after pivot_root: read-only and masked paths,

@@ -1,8 +1,8 @@
 package cgroups
 
 import (
-	"bufio"
 	"fmt"
+	"github.com/moby/sys/mountinfo"
 	"os"
 	"path/filepath"
 	"sort"
@@ -105,39 +105,27 @@ func hasUnified(hs []hierarchy) bool {
 
 // cgroupMounts lists the cgroup and cgroup2 mounts at or below root. When
 // a mountpoint was mounted several times, the last mount wins.
-func cgroupMounts(mountinfo, root string) ([]hierarchy, error) {
-	f, err := os.Open(mountinfo)
+func cgroupMounts(mountinfoPath, root string) ([]hierarchy, error) {
+	f, err := os.Open(mountinfoPath)
 	if err != nil {
 		return nil, fmt.Errorf("read mount table: %w", err)
 	}
 	defer f.Close()
+	mounts, err := mountinfo.GetMountsFromReader(f, func(m *mountinfo.Info) (skip, stop bool) {
+		return m.FSType != "cgroup" && m.FSType != "cgroup2", false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
 	byPoint := map[string]hierarchy{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 5 || len(fields) < sep+4 {
-			continue
-		}
-		fstype := fields[sep+1]
-		if fstype != "cgroup" && fstype != "cgroup2" {
-			continue
-		}
-		point := unescapeMountField(fields[4])
+	for _, m := range mounts {
+		point := m.Mountpoint
 		if point != root && !strings.HasPrefix(point, root+"/") {
 			continue
 		}
-		h := hierarchy{mountpoint: point, root: unescapeMountField(fields[3]), unified: fstype == "cgroup2"}
+		h := hierarchy{mountpoint: point, root: m.Root, unified: m.FSType == "cgroup2"}
 		if !h.unified {
-			for _, o := range strings.Split(fields[sep+3], ",") {
+			for _, o := range strings.Split(m.VFSOptions, ",") {
 				if v1Controllers[o] {
 					h.subsystems = append(h.subsystems, o)
 				}
@@ -149,49 +137,12 @@ func cgroupMounts(mountinfo, root string) ([]hierarchy, error) {
 		}
 		byPoint[point] = h
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read mount table: %w", err)
-	}
 	out := make([]hierarchy, 0, len(byPoint))
 	for _, h := range byPoint {
 		out = append(out, h)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].mountpoint < out[j].mountpoint })
 	return out, nil
-}
-
-// unescapeMountField undoes the octal escapes (\040 for space…) of
-// /proc/self/mountinfo.
-func unescapeMountField(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, ok := octal3(s[i+1 : i+4]); ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func octal3(s string) (byte, bool) {
-	var v int
-	for _, c := range s {
-		if c < '0' || c > '7' {
-			return 0, false
-		}
-		v = v*8 + int(c-'0')
-	}
-	if v > 255 {
-		return 0, false
-	}
-	return byte(v), true
 }
 
 func fakeLayout(root string) (*layout, error) {
