@@ -34,17 +34,26 @@ type Server struct {
 	mux  *http.ServeMux
 	srv  *http.Server
 	logf func(format string, a ...any)
+	// base is the parent of request contexts; Shutdown cancels it so that
+	// long requests (logs -f, events, wait) end.
+	base   context.Context
+	cancel context.CancelFunc
 }
 
 // New mounts the routes of all routers.
 func New(routers ...router.Router) *Server {
 	s := &Server{mux: http.NewServeMux(), logf: log.Printf}
+	s.base, s.cancel = context.WithCancel(context.Background())
 	for _, rt := range routers {
 		for _, r := range rt.Routes() {
 			s.mux.Handle(r.Method+" "+r.Path, s.wrap(r.Handler))
 		}
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+	}
 	return s
 }
 
@@ -98,9 +107,12 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting connections and waits for running requests
-// until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// Shutdown stops accepting connections, ends streaming requests and
+// waits for running requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.cancel()
+	return s.srv.Shutdown(ctx)
+}
 
 func writeError(w http.ResponseWriter, err error) {
 	status := errdefs.HTTPStatus(err)
