@@ -6,6 +6,7 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/berth-project/berth/internal/cli/command"
 )
@@ -34,6 +35,13 @@ func create(ctx context.Context, cli *command.CLI, o *createOptions, args []stri
 	cfg, hc, err := o.toConfig(args[0], args[1:])
 	if err != nil {
 		return "", err
+	}
+	if o.tty {
+		if f, ok := cli.StdinFile(); ok && term.IsTerminal(int(f.Fd())) {
+			if w, h, err := term.GetSize(int(f.Fd())); err == nil {
+				hc.ConsoleSize = [2]uint{uint(h), uint(w)}
+			}
+		}
 	}
 	c, err := cli.Client(ctx)
 	if err != nil {

@@ -24,7 +24,7 @@ type ListOptions struct {
 func (s *Service) ListSummaries(_ context.Context, opts ListOptions) ([]container.Summary, error) {
 	for k := range opts.Filters {
 		switch k {
-		case "id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network":
+		case "id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network", "health":
 		default:
 			return nil, errdefs.InvalidArgumentf("invalid filter '%s'", k)
 		}
@@ -91,6 +91,12 @@ func matches(c *crec.Container, f map[string][]string) bool {
 		}) &&
 		any("ancestor", func(v string) bool { return c.Image == v || strings.HasPrefix(c.ImageID, v) }) &&
 		any("network", func(v string) bool { return string(c.HostConfig.NetworkMode) == v }) &&
+		any("health", func(v string) bool {
+			if c.State.Health == nil {
+				return v == string(container.NoHealthcheck)
+			}
+			return string(c.State.Health.Status) == v
+		}) &&
 		any("volume", func(v string) bool {
 			for _, m := range c.Mounts {
 				if m.Name == v || m.Destination == v || m.Source == v {

@@ -80,6 +80,12 @@ func (s *Service) startLocked(ctx context.Context, c *crec.Container, restartCou
 		return err
 	}
 	client := s.shimClient(c.ID)
+	if cs := c.HostConfig.ConsoleSize; c.Config.Tty && cs[0] > 0 && cs[1] > 0 {
+		// The terminal has the client's size from the first byte on.
+		if err := client.Resize(ctx, "", uint16(cs[0]), uint16(cs[1])); err != nil {
+			return fmt.Errorf("set console size: %w", err)
+		}
+	}
 	s.connectPendingAttaches(c.ID, client)
 	st, err := client.Start(ctx)
 	if err != nil {

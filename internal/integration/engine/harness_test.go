@@ -277,14 +277,17 @@ func (e *env) run(kind cliKind, stdin string, args ...string) result {
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
 }
 
-// runTTY runs the CLI under script(1), so that it has a terminal.
+// runTTY runs the CLI under script(1), so that it has a terminal (of 33
+// rows and 111 columns).
 func (e *env) runTTY(kind cliKind, stdin string, args ...string) result {
 	e.t.Helper()
 	bin := dockerPath
 	if kind == berthCLI {
 		bin, _ = os.Executable()
 	}
-	line := bin
+	// script's terminal starts with no size: give it one the container
+	// must see.
+	line := "stty rows 33 cols 111; " + bin
 	for _, a := range args {
 		line += " '" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}

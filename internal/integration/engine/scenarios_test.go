@@ -68,9 +68,12 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		if _, err := exec.LookPath("script"); err != nil {
 			t.Skip("no script(1)")
 		}
-		r := e.runTTY(k, "", "run", "--rm", "-t", "busybox", "sh", "-c", "tty; echo $TERM; exit 5")
+		r := e.runTTY(k, "", "run", "--rm", "-t", "busybox", "sh", "-c", "tty; echo $TERM; stty size; exit 5")
 		if r.code != 5 || !strings.Contains(r.stdout, "/dev/pts/0") || !strings.Contains(r.stdout, "xterm") {
 			t.Fatalf("run -t: %s", r)
+		}
+		if !strings.Contains(r.stdout, "33 111") {
+			t.Fatalf("run -t: console size is not the client's 33x111: %s", r)
 		}
 		n := name("tty")
 		e.must(k, "run", "-d", "--name", n, "busybox", "sleep", "100")
