@@ -11,3 +11,7 @@ trap 'rm -rf "$dir"' EXIT
 go run ./hack/mkbundle "$dir" /bin/sh -c 'echo "hello from a berth container: $(hostname), pid $$, $(uname -r)"; ls /'
 cd "$dir"
 "$BERTH" runtime --root /run/berth/demo run demo-$$
+cd - >/dev/null
+# The engine: the CLI starts the daemon if none answers; the daemon imports
+# a busybox image from the host's busybox-static on first start.
+"$BERTH" run --rm busybox sh -c 'echo "hello from berth run: $(hostname)"'
