@@ -340,6 +340,12 @@ func (rt *Router) attach(ctx context.Context, w http.ResponseWriter, r *http.Req
 }
 
 func (rt *Router) resize(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	return resizeWith(w, r, func(h, wd uint16) error { return rt.b.Resize(ctx, r.PathValue("id"), h, wd) })
+}
+
+// resizeWith parses the h and w query parameters of a resize request
+// (container or exec) and applies them with resize.
+func resizeWith(w http.ResponseWriter, r *http.Request, resize func(h, wd uint16) error) error {
 	h, err := router.IntValue(r, "h", 0)
 	if err != nil {
 		return err
@@ -348,7 +354,7 @@ func (rt *Router) resize(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err != nil {
 		return err
 	}
-	if err := rt.b.Resize(ctx, r.PathValue("id"), uint16(h), uint16(wd)); err != nil {
+	if err := resize(uint16(h), uint16(wd)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

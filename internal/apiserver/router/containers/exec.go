@@ -61,19 +61,7 @@ func (rt *Router) execInspect(ctx context.Context, w http.ResponseWriter, r *htt
 }
 
 func (rt *Router) execResize(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	h, err := router.IntValue(r, "h", 0)
-	if err != nil {
-		return err
-	}
-	wd, err := router.IntValue(r, "w", 0)
-	if err != nil {
-		return err
-	}
-	if err := rt.b.ExecResize(ctx, r.PathValue("id"), uint16(h), uint16(wd)); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return resizeWith(w, r, func(h, wd uint16) error { return rt.b.ExecResize(ctx, r.PathValue("id"), h, wd) })
 }
 
 func writeJSONBody(w http.ResponseWriter, v any) error {
