@@ -6,7 +6,7 @@ TAGS      := netgo osusergo
 LDFLAGS   := -s -w -extldflags "-static"
 export CGO_ENABLED := 1
 
-.PHONY: all build test lint bench conformance engines demo clean
+.PHONY: all build test lint bench conformance registry-conformance engines demo clean
 
 all: build
 
@@ -26,6 +26,11 @@ bench: build
 
 conformance: build
 	bash hack/conformance.sh $(CURDIR)/$(BIN)
+
+# OCI distribution-spec conformance suite against `berth registry serve`
+# (see docs/conformance.md).
+registry-conformance: build
+	bash hack/registry-conformance.sh $(CURDIR)/$(BIN)
 
 # dockerd and podman driving berth as their OCI runtime (installs the peers).
 engines: build

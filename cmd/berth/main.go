@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-project/berth/internal/cli"
 	"github.com/berth-project/berth/internal/daemon"
+	registrycli "github.com/berth-project/berth/internal/registry/cli"
 	"github.com/berth-project/berth/internal/runtime"
 	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
 	"github.com/berth-project/berth/internal/shim"
@@ -28,6 +29,8 @@ func main() {
 			os.Exit(daemon.Main(args[1:]))
 		case "shim":
 			os.Exit(shim.Main(args[1:]))
+		case "registry":
+			os.Exit(registrycli.Main(args[1:]))
 		default:
 			os.Exit(cli.Main(args))
 		}

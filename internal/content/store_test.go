@@ -355,3 +355,37 @@ func TestUsage(t *testing.T) {
 		t.Fatalf("usage %+v %v", u, err)
 	}
 }
+
+func TestSetExpectedLate(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	data := []byte("digest known only at the end")
+	for _, want := range []digest.Digest{digest.FromBytes(data), digest.SHA512.FromBytes(data)} {
+		w, err := s.Writer(ctx, "late-"+want.Algorithm().String(), "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data[:5])
+		w.Write(data[5:])
+		if err := w.SetExpected(want, int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		got, err := w.Commit(ctx, nil)
+		if err != nil || got != want || !s.Exists(want) {
+			t.Fatalf("%s: commit %v %v", want.Algorithm(), got, err)
+		}
+	}
+	// A wrong late digest is refused and leaves nothing.
+	w, err := s.Writer(ctx, "late-wrong", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("other data"))
+	wrong := digest.SHA512.FromString("not it")
+	if err := w.SetExpected(wrong, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(ctx, nil); !errors.Is(err, ErrFailedPrecondition) || s.Exists(wrong) {
+		t.Fatalf("wrong digest: %v", err)
+	}
+}

@@ -147,6 +147,32 @@ func (w *Writer) Offset() int64 { return w.offset }
 // Digest returns the digest of the data written so far.
 func (w *Writer) Digest() digest.Digest { return w.digester.Digest() }
 
+// SetExpected sets the digest and size Commit verifies, for writers opened
+// before they were known (a registry upload learns its digest at the end).
+// When the digest's algorithm differs from the one hashed so far, the data
+// written so far is hashed again with it.
+func (w *Writer) SetExpected(expected digest.Digest, size int64) error {
+	if w.f == nil {
+		return fmt.Errorf("content writer %q: closed: %w", w.ref, ErrFailedPrecondition)
+	}
+	if err := expected.Validate(); err != nil {
+		return fmt.Errorf("content writer %q: expected digest %q: %v: %w", w.ref, expected, err, ErrInvalidArgument)
+	}
+	cur := digest.Canonical
+	if w.expected != "" {
+		cur = w.expected.Algorithm()
+	}
+	if expected.Algorithm() != cur {
+		d := expected.Algorithm().Digester()
+		if _, err := io.Copy(d.Hash(), io.NewSectionReader(w.f, 0, w.offset)); err != nil {
+			return fmt.Errorf("content writer %q: rehash: %w", w.ref, err)
+		}
+		w.digester = d
+	}
+	w.expected, w.expectedSize = expected, size
+	return nil
+}
+
 // Write appends p to the ingest.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.f == nil {
