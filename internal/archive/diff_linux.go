@@ -25,6 +25,9 @@ type DiffOptions struct {
 	// char devices and opaque dirs carry trusted.overlay.opaque=y. lower is
 	// then not needed.
 	UpperIsOverlay bool
+	// Exclude, when set, leaves out the entries (and whole directories)
+	// whose path relative to upper ("etc/hostname") it reports.
+	Exclude func(rel string) bool
 }
 
 // Diff writes to w an uncompressed layer tar of the changes from lower (a
@@ -39,49 +42,57 @@ func Diff(ctx context.Context, lower, upper string, w io.Writer, opts DiffOption
 		return fmt.Errorf("diff: %w", err)
 	}
 	defer src.close()
-	d := &differ{
-		ctx:     ctx,
-		lower:   lower,
-		upper:   upper,
-		src:     src,
-		tw:      newTarWriter(w, src, opts.SourceDateEpoch, opts.UpperIsOverlay),
-		emitted: map[string]bool{},
-	}
-	if opts.UpperIsOverlay {
-		err = d.overlayDir("")
-	} else {
-		err = d.plainDir("")
-	}
-	if err != nil {
+	tw := newTarWriter(w, src, opts.SourceDateEpoch, opts.UpperIsOverlay)
+	d := &differ{ctx: ctx, lower: lower, upper: upper, src: src, tw: tw, emitted: map[string]bool{}, exclude: opts.Exclude}
+	if err := d.walk(opts.UpperIsOverlay); err != nil {
 		return err
 	}
-	return d.tw.close()
+	return tw.close()
+}
+
+func (d *differ) walk(overlay bool) error {
+	if overlay {
+		return d.overlayDir("")
+	}
+	return d.plainDir("")
 }
 
 // Tar writes the whole tree under root as a tar to w: entries sorted and
-// named relative to root, without an entry for root itself.
+// named relative to root, without an entry for root itself. No symlink in
+// the tree is followed, not even in the middle of a path (see tree), so a
+// tree that changes while it is read cannot make Tar read outside it.
 func Tar(ctx context.Context, root string, w io.Writer) error {
 	src, err := openTree(root)
 	if err != nil {
 		return fmt.Errorf("tar: %w", err)
 	}
 	defer src.close()
-	d := &differ{ctx: ctx, upper: root, src: src, tw: newTarWriter(w, src, nil, false), emitted: map[string]bool{}}
+	tw := newTarWriter(w, src, nil, false)
+	d := &differ{ctx: ctx, upper: root, src: src, tw: tw, emitted: map[string]bool{}}
 	if err := d.tree(""); err != nil {
 		return err
 	}
-	return d.tw.close()
+	return tw.close()
+}
+
+// entrySink receives what a differ finds: entries of upper, whiteouts of
+// deleted entries and opaque markers (a tarWriter, or a change list).
+type entrySink interface {
+	add(name string, st *unix.Stat_t) error
+	whiteout(name string, mtime unix.Timespec) error
+	opaque(name string, mtime unix.Timespec) error
 }
 
 type differ struct {
 	ctx          context.Context
 	lower, upper string
 	src          *tree // upper, for reading
-	tw           *tarWriter
+	tw           entrySink
 	emitted      map[string]bool // directories written, for ensureParents
+	exclude      func(rel string) bool
 }
 
-func (d *differ) upperPath(rel string) string { return filepath.Join(d.upper, rel) }
+func (d *differ) excluded(rel string) bool { return d.exclude != nil && d.exclude(rel) }
 
 func lstat(p string) (*unix.Stat_t, error) {
 	var st unix.Stat_t
@@ -98,7 +109,7 @@ func (d *differ) emit(rel string, st *unix.Stat_t) error {
 	if err := d.ctx.Err(); err != nil {
 		return err
 	}
-	if err := d.tw.add(d.upperPath(rel), rel, st); err != nil {
+	if err := d.tw.add(rel, st); err != nil {
 		return fmt.Errorf("add %s: %w", rel, err)
 	}
 	if isDir(st) {
@@ -117,7 +128,7 @@ func (d *differ) ensureParents(rel string) error {
 	if err := d.ensureParents(dir); err != nil {
 		return err
 	}
-	st, err := lstat(d.upperPath(dir))
+	st, err := d.src.lstat(dir)
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", dir, err)
 	}
@@ -132,9 +143,12 @@ func (d *differ) tree(rel string) error {
 	}
 	for _, name := range names {
 		child := path.Join(rel, name)
-		st, err := lstat(d.upperPath(child))
+		if d.excluded(child) {
+			continue
+		}
+		st, err := d.src.lstat(child)
 		if err != nil {
-			return fmt.Errorf("stat %s: %w", child, err)
+			return err
 		}
 		if err := d.emit(child, st); err != nil {
 			return err
@@ -156,10 +170,12 @@ func (d *differ) overlayDir(rel string) error {
 	}
 	for _, name := range names {
 		child := path.Join(rel, name)
-		p := d.upperPath(child)
-		st, err := lstat(p)
+		if d.excluded(child) {
+			continue
+		}
+		st, err := d.src.lstat(child)
 		if err != nil {
-			return fmt.Errorf("stat %s: %w", child, err)
+			return err
 		}
 		if isOverlayWhiteout(st) {
 			if err := d.tw.whiteout(child, st.Mtim); err != nil {
@@ -173,7 +189,7 @@ func (d *differ) overlayDir(rel string) error {
 		if !isDir(st) {
 			continue
 		}
-		if v, err := getXattr(p, opaqueXattr); err == nil && string(v) == "y" {
+		if v, err := d.src.xattr(child, opaqueXattr); err == nil && string(v) == "y" {
 			if err := d.tw.opaque(child, st.Mtim); err != nil {
 				return err
 			}
@@ -216,22 +232,25 @@ func (d *differ) plainDir(rel string) error {
 
 	for _, name := range names {
 		child := path.Join(rel, name)
+		if d.excluded(child) {
+			continue
+		}
 		if !inUpper[name] {
 			if err := d.ensureParents(child); err != nil {
 				return err
 			}
-			parent, err := lstat(d.upperPath(rel))
+			parent, err := d.src.lstat(rel)
 			if err != nil {
-				return fmt.Errorf("stat %s: %w", rel, err)
+				return err
 			}
 			if err := d.tw.whiteout(child, parent.Mtim); err != nil {
 				return err
 			}
 			continue
 		}
-		ust, err := lstat(d.upperPath(child))
+		ust, err := d.src.lstat(child)
 		if err != nil {
-			return fmt.Errorf("stat %s: %w", child, err)
+			return err
 		}
 		if !inLower[name] {
 			if err := d.addNew(child, ust); err != nil {
@@ -244,7 +263,7 @@ func (d *differ) plainDir(rel string) error {
 		if err != nil {
 			return fmt.Errorf("stat lower %s: %w", child, err)
 		}
-		same, err := sameFile(d.upperPath(child), lp, ust, lst)
+		same, err := sameFile(d.src, child, lp, ust, lst)
 		if err != nil {
 			return fmt.Errorf("compare %s: %w", child, err)
 		}
@@ -287,12 +306,13 @@ func (d *differ) addNew(rel string, st *unix.Stat_t) error {
 	return nil
 }
 
-// sameFile reports whether upper file u is unchanged from lower file l.
-func sameFile(up, lp string, u, l *unix.Stat_t) (bool, error) {
+// sameFile reports whether upper file rel (stat u) is unchanged from lower
+// file lp (stat l).
+func sameFile(upper *tree, rel, lp string, u, l *unix.Stat_t) (bool, error) {
 	if u.Mode != l.Mode || u.Uid != l.Uid || u.Gid != l.Gid {
 		return false, nil
 	}
-	ux, err := listXattrs(up)
+	ux, err := upper.xattrs(rel)
 	if err != nil {
 		return false, err
 	}
@@ -307,7 +327,7 @@ func sameFile(up, lp string, u, l *unix.Stat_t) (bool, error) {
 	case unix.S_IFDIR:
 		return true, nil
 	case unix.S_IFLNK:
-		ut, err := os.Readlink(up)
+		ut, err := upper.readlink(rel)
 		if err != nil {
 			return false, err
 		}
@@ -327,14 +347,14 @@ func sameFile(up, lp string, u, l *unix.Stat_t) (bool, error) {
 		}
 		// Whole-second mtimes (set by tar extraction, touch -d, ...) may
 		// hide a change: compare the content.
-		return sameContent(up, lp)
+		return sameContent(upper, rel, lp)
 	default:
 		return u.Mtim == l.Mtim, nil
 	}
 }
 
-func sameContent(a, b string) (bool, error) {
-	fa, err := os.Open(a)
+func sameContent(upper *tree, rel, b string) (bool, error) {
+	fa, err := upper.open(rel, 0)
 	if err != nil {
 		return false, err
 	}

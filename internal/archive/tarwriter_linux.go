@@ -83,8 +83,8 @@ func (t *tarWriter) opaque(name string, mtime unix.Timespec) error {
 	return nil
 }
 
-// add writes the entry at file p (stat'ed as st) under name.
-func (t *tarWriter) add(p, name string, st *unix.Stat_t) error {
+// add writes the entry name of the source tree (stat'ed as st).
+func (t *tarWriter) add(name string, st *unix.Stat_t) error {
 	hdr := &tar.Header{
 		Name:    name,
 		Mode:    int64(st.Mode & 0o7777),
@@ -110,9 +110,9 @@ func (t *tarWriter) add(p, name string, st *unix.Stat_t) error {
 			}
 		}
 	case unix.S_IFLNK:
-		target, err := os.Readlink(p)
+		target, err := t.src.readlink(name)
 		if err != nil {
-			return fmt.Errorf("read symlink: %w", err)
+			return err
 		}
 		hdr.Typeflag = tar.TypeSymlink
 		hdr.Linkname = target
@@ -131,7 +131,7 @@ func (t *tarWriter) add(p, name string, st *unix.Stat_t) error {
 		return fmt.Errorf("unsupported file type %#o", st.Mode&unix.S_IFMT)
 	}
 	if hdr.Typeflag != tar.TypeLink {
-		xattrs, err := t.xattrs(p)
+		xattrs, err := t.xattrs(name)
 		if err != nil {
 			return err
 		}
@@ -155,17 +155,17 @@ func (t *tarWriter) add(p, name string, st *unix.Stat_t) error {
 	defer f.Close()
 	n, err := io.CopyBuffer(t.tw, io.LimitReader(f, hdr.Size), t.buf)
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", p, err)
+		return fmt.Errorf("copy %s: %w", name, err)
 	}
 	if n != hdr.Size {
-		return fmt.Errorf("copy %s: file shrank from %d to %d bytes while reading", p, hdr.Size, n)
+		return fmt.Errorf("copy %s: file shrank from %d to %d bytes while reading", name, hdr.Size, n)
 	}
 	return nil
 }
 
-// xattrs returns the extended attributes of p that belong in a layer.
-func (t *tarWriter) xattrs(p string) (map[string]string, error) {
-	all, err := listXattrs(p)
+// xattrs returns the extended attributes of name that belong in a layer.
+func (t *tarWriter) xattrs(name string) (map[string]string, error) {
+	all, err := t.src.xattrs(name)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func (t *tarWriter) xattrs(p string) (map[string]string, error) {
 		case overlayXattr + "redirect", overlayXattr + "metacopy":
 			// The data lives in a lower layer: this upper dir alone
 			// cannot express the change.
-			return nil, fmt.Errorf("%s has overlay xattr %s (mounted with redirect_dir or metacopy on); cannot diff it", p, k)
+			return nil, fmt.Errorf("%s has overlay xattr %s (mounted with redirect_dir or metacopy on); cannot diff it", name, k)
 		}
 		delete(all, k)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/cli/container"
+	"github.com/berth-project/berth/internal/cli/image"
 	"github.com/berth-project/berth/internal/cli/system"
 	"github.com/berth-project/berth/internal/cli/volume"
 )
@@ -72,10 +73,17 @@ func newRoot(cli *command.CLI) *cobra.Command {
 			cli.Host, cli.AutoStart = resolveHost(host)
 		},
 	}
-	root.PersistentFlags().StringVarP(&host, "host", "H", "", "Daemon socket to connect to")
+	// A global flag as docker's: it goes before the command (`berth -H
+	// SOCK ps`), so commands can have their own -H (history --human).
+	root.TraverseChildren = true
+	root.Flags().StringVarP(&host, "host", "H", "", "Daemon socket to connect to")
 	root.AddCommand(container.TopLevel(cli)...)
-	root.AddCommand(container.NewCommand(cli), volume.NewCommand(cli), system.NewCommand(cli),
-		system.NewVersionCommand(cli), system.NewInfoCommand(cli), system.NewEventsCommand(cli))
+	root.AddCommand(image.TopLevel(cli)...)
+	ctr := container.NewCommand(cli)
+	ctr.AddCommand(image.ContainerCommands(cli)...)
+	root.AddCommand(ctr, image.NewCommand(cli), volume.NewCommand(cli), system.NewCommand(cli),
+		system.NewVersionCommand(cli), system.NewInfoCommand(cli), system.NewEventsCommand(cli),
+		system.NewInspectCommand(cli))
 	return root
 }
 

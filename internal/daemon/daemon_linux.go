@@ -19,6 +19,7 @@ import (
 
 	"github.com/berth-project/berth/internal/apiserver"
 	containersrouter "github.com/berth-project/berth/internal/apiserver/router/containers"
+	imagesrouter "github.com/berth-project/berth/internal/apiserver/router/images"
 	systemrouter "github.com/berth-project/berth/internal/apiserver/router/system"
 	volumesrouter "github.com/berth-project/berth/internal/apiserver/router/volumes"
 	crec "github.com/berth-project/berth/internal/container"
@@ -78,12 +79,12 @@ func Run(ctx context.Context, cfg *Config) error {
 	}
 	bus := events.New()
 	vols := volumes.New(vstore, bus)
-	images, err := openImages(cfg.DataRoot)
+	images, snapshotter, err := openImages(cfg.DataRoot, bus, vols)
 	if err != nil {
 		return err
 	}
-	defer images.Close()
-	if err := images.seedBusybox(ctx); err != nil {
+	defer snapshotter.Close()
+	if err := seedBusybox(ctx, images.Store()); err != nil {
 		log.Printf("busybox image: %v", err)
 	}
 	self, err := os.Executable()
@@ -106,6 +107,7 @@ func Run(ctx context.Context, cfg *Config) error {
 		LogMaxFiles:    engine.DefaultLogMaxFiles,
 	}, cstore, images, vols)
 	defer svc.Close()
+	images.SetContainers(svc)
 	for _, c := range cstore.List() {
 		for _, m := range c.Mounts {
 			if m.Type == mount.TypeVolume && m.Name != "" {
@@ -116,9 +118,10 @@ func Run(ctx context.Context, cfg *Config) error {
 	svc.Restore(ctx)
 
 	srv := apiserver.New(
-		systemrouter.New(&systemBackend{cfg: cfg, events: bus, containers: svc, runtimes: runtimes, images: images.count}),
+		systemrouter.New(&systemBackend{cfg: cfg, events: bus, containers: svc, runtimes: runtimes, images: countImages(images.Store())}),
 		containersrouter.New(svc),
 		volumesrouter.New(vols),
+		imagesrouter.New(images, nil, nil),
 	)
 	var listeners []net.Listener
 	for _, h := range cfg.Hosts {

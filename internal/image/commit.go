@@ -19,7 +19,7 @@ type CommitOptions struct {
 	Config    *RunConfig // replaces the parent's run config, before Changes
 	Changes   []string   // Dockerfile instructions (see ApplyChanges)
 	Author    string
-	Comment   string // history comment
+	Comment   string // the config's comment and its history entry's
 	CreatedBy string // history created_by
 	Created   time.Time
 	Platform  *ocispec.Platform // for a parentless image; default: this host
@@ -86,7 +86,7 @@ func (s *Store) Commit(ctx context.Context, parent string, layer io.Reader, opts
 	if opts.Author != "" {
 		cfg.Author = opts.Author
 	}
-	cfg.Comment = ""
+	cfg.Comment = opts.Comment
 	cfg.DockerVersion = ""
 	cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
 	cfg.History = append(cfg.History, ocispec.History{Created: &created, CreatedBy: opts.CreatedBy, Comment: opts.Comment, Author: opts.Author})

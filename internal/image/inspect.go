@@ -66,9 +66,9 @@ type HistoryItem struct {
 	Comment   string
 }
 
-// names returns RepoTags and RepoDigests (familiar form) of the tagged
-// records and the newest tag time.
-func names(recs []Image) (tags, digests []string, lastTag time.Time) {
+// RepoNames returns RepoTags and RepoDigests (familiar form) of the tagged
+// records among recs and the newest tag time.
+func RepoNames(recs []Image) (tags, digests []string, lastTag time.Time) {
 	seen := map[string]bool{}
 	for _, r := range recs {
 		if r.Dangling() {
@@ -96,9 +96,9 @@ func names(recs []Image) (tags, digests []string, lastTag time.Time) {
 	return tags, digests, lastTag
 }
 
-// layerSize is a layer's size as Docker reports it: uncompressed when the
+// LayerSize is a layer's size as Docker reports it: uncompressed when the
 // uncompressed copy is known, the stored size otherwise.
-func (s *Store) layerSize(ctx context.Context, l ocispec.Descriptor, diffID digest.Digest) int64 {
+func (s *Store) LayerSize(ctx context.Context, l ocispec.Descriptor, diffID digest.Digest) int64 {
 	if IsCompressedLayer(l.MediaType) {
 		if info, err := s.cs.Info(ctx, diffID); err == nil {
 			return info.Size
@@ -107,14 +107,16 @@ func (s *Store) layerSize(ctx context.Context, l ocispec.Descriptor, diffID dige
 	return l.Size
 }
 
-func (s *Store) imageSize(ctx context.Context, r Resolved) int64 {
+// Size is the size of an image as Docker reports it: the sum of its
+// layers, uncompressed where the uncompressed size is known.
+func (s *Store) Size(ctx context.Context, r Resolved) int64 {
 	var size int64
 	for i, l := range r.Manifest.Layers {
 		var diffID digest.Digest
 		if i < len(r.Config.RootFS.DiffIDs) {
 			diffID = r.Config.RootFS.DiffIDs[i]
 		}
-		size += s.layerSize(ctx, l, diffID)
+		size += s.LayerSize(ctx, l, diffID)
 	}
 	return size
 }
@@ -133,12 +135,12 @@ func (s *Store) Inspect(ctx context.Context, ref string) (InspectInfo, error) {
 	if err != nil {
 		return InspectInfo{}, err
 	}
-	tags, digests, lastTag := names(recs)
+	tags, digests, lastTag := RepoNames(recs)
 	info := InspectInfo{
 		ID: r.ID().String(), RepoTags: tags, RepoDigests: digests,
 		Parent: r.Config.Parent, Comment: r.Config.Comment, DockerVersion: r.Config.DockerVersion,
 		Author: r.Config.Author, Architecture: r.Config.Architecture, Variant: r.Config.Variant,
-		Os: r.Config.OS, OsVersion: r.Config.OSVersion, Size: s.imageSize(ctx, r),
+		Os: r.Config.OS, OsVersion: r.Config.OSVersion, Size: s.Size(ctx, r),
 		RootFS: RootFS{Type: r.Config.RootFS.Type}, Descriptor: &img.Target,
 	}
 	if r.Config.Created != nil {
@@ -179,9 +181,9 @@ func (s *Store) Summaries(ctx context.Context) ([]Summary, error) {
 	var out []Summary
 	for _, id := range order {
 		r := resolved[id]
-		tags, digests, _ := names(byID[id])
+		tags, digests, _ := RepoNames(byID[id])
 		sum := Summary{ID: id.String(), ParentID: r.Config.Parent, RepoTags: tags, RepoDigests: digests,
-			Size: s.imageSize(ctx, r), Labels: r.Config.Config.Labels, Containers: -1, Dangling: len(tags) == 0}
+			Size: s.Size(ctx, r), Labels: r.Config.Config.Labels, Containers: -1, Dangling: len(tags) == 0}
 		if r.Config.Created != nil {
 			sum.Created = r.Config.Created.Unix()
 		}
@@ -205,7 +207,7 @@ func (s *Store) History(ctx context.Context, ref string) ([]HistoryItem, error) 
 	if err != nil {
 		return nil, err
 	}
-	tags, _, _ := names(recs)
+	tags, _, _ := RepoNames(recs)
 	var items []HistoryItem
 	layer := 0
 	for _, h := range r.Config.History {
@@ -218,7 +220,7 @@ func (s *Store) History(ctx context.Context, ref string) ([]HistoryItem, error) 
 			if layer < len(r.Config.RootFS.DiffIDs) {
 				diffID = r.Config.RootFS.DiffIDs[layer]
 			}
-			it.Size = s.layerSize(ctx, r.Manifest.Layers[layer], diffID)
+			it.Size = s.LayerSize(ctx, r.Manifest.Layers[layer], diffID)
 			layer++
 		}
 		items = append(items, it)

@@ -53,17 +53,31 @@ func mountAttrs(flags uintptr) int {
 // mountOverlayFsconfig mounts overlay with fsopen/fsconfig/fsmount/move_mount,
 // adding every lower directory with its own "lowerdir+" call.
 func mountOverlayFsconfig(source, target string, flags uintptr, data []string) error {
+	mfd, err := overlayMountFD(source, flags, data)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount to %s: %w", target, err)
+	}
+	return nil
+}
+
+// overlayMountFD makes an overlay mount attached nowhere and returns its
+// descriptor (fsmount(2)).
+func overlayMountFD(source string, flags uintptr, data []string) (int, error) {
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
-			return fmt.Errorf("%w: fsopen: %v", errNewAPIUnsupported, err)
+			return -1, fmt.Errorf("%w: fsopen: %v", errNewAPIUnsupported, err)
 		}
-		return fmt.Errorf("fsopen overlay: %w", err)
+		return -1, fmt.Errorf("fsopen overlay: %w", err)
 	}
 	defer unix.Close(fsfd)
 	if source != "" {
 		if err := unix.FsconfigSetString(fsfd, "source", source); err != nil {
-			return fsconfigError(fsfd, "source", err)
+			return -1, fsconfigError(fsfd, "source", err)
 		}
 	}
 	for _, opt := range data {
@@ -74,33 +88,29 @@ func mountOverlayFsconfig(source, target string, flags uintptr, data []string) e
 				if err := unix.FsconfigSetString(fsfd, "lowerdir+", dir); err != nil {
 					if i == 0 && errors.Is(err, unix.EINVAL) {
 						// Kernels before 6.8 do not know "lowerdir+".
-						return fmt.Errorf("%w: lowerdir+: %v", errNewAPIUnsupported, err)
+						return -1, fmt.Errorf("%w: lowerdir+: %v", errNewAPIUnsupported, err)
 					}
-					return fsconfigError(fsfd, "lowerdir+ "+dir, err)
+					return -1, fsconfigError(fsfd, "lowerdir+ "+dir, err)
 				}
 			}
 		case hasValue:
 			if err := unix.FsconfigSetString(fsfd, key, value); err != nil {
-				return fsconfigError(fsfd, opt, err)
+				return -1, fsconfigError(fsfd, opt, err)
 			}
 		default:
 			if err := unix.FsconfigSetFlag(fsfd, key); err != nil {
-				return fsconfigError(fsfd, opt, err)
+				return -1, fsconfigError(fsfd, opt, err)
 			}
 		}
 	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
-		return fsconfigError(fsfd, "create", err)
+		return -1, fsconfigError(fsfd, "create", err)
 	}
 	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, mountAttrs(flags))
 	if err != nil {
-		return fmt.Errorf("fsmount: %w", err)
+		return -1, fmt.Errorf("fsmount: %w", err)
 	}
-	defer unix.Close(mfd)
-	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("move_mount to %s: %w", target, err)
-	}
-	return nil
+	return mfd, nil
 }
 
 // fsconfigError adds the messages the kernel logged on the fs context.

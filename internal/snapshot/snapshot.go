@@ -7,8 +7,10 @@ package snapshot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/mount"
 )
 
@@ -57,9 +59,9 @@ type Usage struct {
 
 // Sentinel errors; implementations wrap them with %w.
 var (
-	ErrNotFound           = errors.New("snapshot not found")
-	ErrAlreadyExists      = errors.New("snapshot already exists")
-	ErrFailedPrecondition = errors.New("failed precondition")
+	ErrNotFound           = errdefs.NotFound(errors.New("snapshot not found"))
+	ErrAlreadyExists      = errdefs.Conflict(errors.New("snapshot already exists"))
+	ErrFailedPrecondition = errdefs.Conflict(errors.New("failed precondition"))
 )
 
 // Snapshotter stores snapshots: layered filesystem trees. Keys of active and
@@ -101,4 +103,30 @@ func LowerDirs(ctx context.Context, sn Snapshotter, key string) ([]string, error
 		return l.LowerDirs(ctx, key)
 	}
 	return nil, nil
+}
+
+// ReadOnlyMounts returns mounts that show the whole tree of the active
+// snapshot key read-only, and that may be mounted while the snapshot is
+// mounted writable elsewhere (a running container's root filesystem), for
+// snapshotters that support it.
+func ReadOnlyMounts(ctx context.Context, sn Snapshotter, key string) ([]mount.Mount, error) {
+	if r, ok := sn.(interface {
+		ReadOnlyMounts(ctx context.Context, key string) ([]mount.Mount, error)
+	}); ok {
+		return r.ReadOnlyMounts(ctx, key)
+	}
+	return nil, fmt.Errorf("read-only mounts of %q: not supported by this snapshotter: %w", key, ErrFailedPrecondition)
+}
+
+// ParentDir returns, for snapshotters that keep every snapshot as a full
+// copy (no lower dirs), the directory with the whole tree of the parent
+// of snapshot key, to compare the snapshot against ("" when there is no
+// parent, or for overlay, whose upper dir alone holds the changes).
+func ParentDir(ctx context.Context, sn Snapshotter, key string) (string, error) {
+	if r, ok := sn.(interface {
+		ParentDir(ctx context.Context, key string) (string, error)
+	}); ok {
+		return r.ParentDir(ctx, key)
+	}
+	return "", nil
 }

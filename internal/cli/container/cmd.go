@@ -18,8 +18,16 @@ func NewCommand(cli *command.CLI) *cobra.Command {
 }
 
 // TopLevel returns the commands docker also offers at the top level
-// (run, ps, rm, ...).
-func TopLevel(cli *command.CLI) []*cobra.Command { return commands(cli) }
+// (run, ps, rm, ...); the top-level inspect is the generic one (system).
+func TopLevel(cli *command.CLI) []*cobra.Command {
+	var out []*cobra.Command
+	for _, c := range commands(cli) {
+		if c.Name() != "inspect" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 func commands(cli *command.CLI) []*cobra.Command {
 	return []*cobra.Command{

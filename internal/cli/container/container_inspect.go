@@ -1,9 +1,7 @@
 package container
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -34,7 +32,7 @@ func newInspectCommand(cli *command.CLI) *cobra.Command {
 				}
 				raws = append(raws, res.Raw)
 			}
-			if err := printInspect(cli, fmtStr, raws); err != nil {
+			if err := format.Inspect(cli.Out, fmtStr, raws); err != nil {
 				return err
 			}
 			return command.JoinErrors(errs)
@@ -43,35 +41,4 @@ func newInspectCommand(cli *command.CLI) *cobra.Command {
 	cmd.Flags().StringVarP(&fmtStr, "format", "f", "", "Format output using a custom template")
 	cmd.Flags().BoolP("size", "s", false, "Display total file sizes")
 	return cmd
-}
-
-// printInspect prints raw API objects as an indented JSON array, or each
-// through a template (executed on the generic JSON, as docker does).
-func printInspect(cli *command.CLI, fmtStr string, raws []json.RawMessage) error {
-	if fmtStr == "" {
-		var buf bytes.Buffer
-		buf.WriteString("[")
-		for i, r := range raws {
-			if i > 0 {
-				buf.WriteString(",")
-			}
-			buf.Write(r)
-		}
-		buf.WriteString("]")
-		var out bytes.Buffer
-		if err := json.Indent(&out, buf.Bytes(), "", "    "); err != nil {
-			return err
-		}
-		fmt.Fprintln(cli.Out, out.String())
-		return nil
-	}
-	items := make([]any, 0, len(raws))
-	for _, r := range raws {
-		var v any
-		if err := json.Unmarshal(r, &v); err != nil {
-			return err
-		}
-		items = append(items, v)
-	}
-	return format.Each(cli.Out, fmtStr, items)
 }

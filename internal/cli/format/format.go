@@ -94,3 +94,34 @@ func Each(w io.Writer, f string, items []any) error {
 	}
 	return nil
 }
+
+// Inspect prints raw API objects as an indented JSON array, or each
+// through the template (executed on the generic JSON, as docker does).
+func Inspect(w io.Writer, f string, raws []json.RawMessage) error {
+	if f == "" {
+		var buf bytes.Buffer
+		buf.WriteString("[")
+		for i, r := range raws {
+			if i > 0 {
+				buf.WriteString(",")
+			}
+			buf.Write(r)
+		}
+		buf.WriteString("]")
+		var out bytes.Buffer
+		if err := json.Indent(&out, buf.Bytes(), "", "    "); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, out.String())
+		return nil
+	}
+	items := make([]any, 0, len(raws))
+	for _, r := range raws {
+		var v any
+		if err := json.Unmarshal(r, &v); err != nil {
+			return err
+		}
+		items = append(items, v)
+	}
+	return Each(w, f, items)
+}

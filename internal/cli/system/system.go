@@ -94,6 +94,6 @@ func NewInfoCommand(cli *command.CLI) *cobra.Command {
 // NewCommand returns `berth system` (info only for now).
 func NewCommand(cli *command.CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "system", Short: "Manage berth", Args: cobra.NoArgs}
-	cmd.AddCommand(NewInfoCommand(cli), NewEventsCommand(cli), NewPruneCommand(cli))
+	cmd.AddCommand(NewInfoCommand(cli), NewEventsCommand(cli), NewPruneCommand(cli), NewDFCommand(cli))
 	return cmd
 }

@@ -11,10 +11,12 @@ import (
 
 	dref "github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/berth-project/berth/internal/errdefs"
 )
 
 // ErrInvalid is wrapped by every parse error.
-var ErrInvalid = errors.New("invalid reference format")
+var ErrInvalid = errdefs.InvalidArgument(errors.New("invalid reference format"))
 
 // Named is a normalised reference: docker.io/library/busybox:latest,
 // localhost:5000/x:y, quay.io/a/b@sha256:....

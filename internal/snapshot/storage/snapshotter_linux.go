@@ -330,3 +330,62 @@ func (s *Snapshotter) LowerDirs(ctx context.Context, key string) ([]string, erro
 
 // Close implements snapshot.Snapshotter; it holds no resources between calls.
 func (s *Snapshotter) Close() error { return nil }
+
+// ReadOnlyMounts returns read-only mounts showing the whole tree of the
+// active or view snapshot key (see snapshot.ReadOnlyMounts): overlay
+// stacks its own dir on its parents' as lower dirs, without a work dir,
+// so the snapshot may be mounted writable elsewhere at the same time.
+func (s *Snapshotter) ReadOnlyMounts(ctx context.Context, key string) ([]mount.Mount, error) {
+	var mounts []mount.Mount
+	err := s.store.View(func(db *DB) error {
+		rec, err := db.Get(key)
+		if err != nil {
+			return err
+		}
+		if rec.Kind == snapshot.KindCommitted {
+			return fmt.Errorf("snapshot %q is committed: %w", key, snapshot.ErrFailedPrecondition)
+		}
+		parents, err := db.ParentIDs(rec.Parent)
+		if err != nil {
+			return err
+		}
+		if s.driver.Overlay() {
+			parents = append([]string{rec.ID}, parents...)
+		}
+		mounts = s.driver.Mounts(rec.ID, snapshot.KindView, parents)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read-only mounts of %q: %w", key, err)
+	}
+	return mounts, nil
+}
+
+// ParentDir returns the directory holding the whole tree of the parent of
+// snapshot key when the driver keeps full copies ("" for overlay, or
+// without a parent; see snapshot.ParentDir).
+func (s *Snapshotter) ParentDir(ctx context.Context, key string) (string, error) {
+	if s.driver.Overlay() {
+		return "", nil
+	}
+	var dir string
+	err := s.store.View(func(db *DB) error {
+		rec, err := db.Get(key)
+		if err != nil {
+			return err
+		}
+		if rec.Parent == "" {
+			return nil
+		}
+		p, err := db.Get(rec.Parent)
+		if err != nil {
+			return err
+		}
+		dir = FSDir(s.root, p.ID)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("parent dir of %q: %w", key, err)
+	}
+	return dir, nil
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, newSnapshotter func(t *testing.T, root string) snapshot.S
 		{"ManyLayers", testManyLayers},
 		{"Reopen", testReopen},
 		{"ConcurrentInstances", testConcurrentInstances},
+		{"ReadOnlyMounts", testReadOnlyMounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -744,5 +745,49 @@ func testConcurrentInstances(t *testing.T, newSnapshotter NewFunc) {
 	})
 	if n != 21 {
 		t.Errorf("%d snapshots, want 21", n)
+	}
+}
+
+// testReadOnlyMounts: a read-only view of an active snapshot, mounted
+// while the snapshot itself is mounted writable, shows its parents and
+// its own changes; ParentDir (full-copy snapshotters) shows the parent.
+func testReadOnlyMounts(t *testing.T, newSnapshotter NewFunc) {
+	ctx := context.Background()
+	s, _ := open(t, newSnapshotter)
+	commitLayer(t, s, "base", "", entry{"etc/", ""}, entry{"etc/base", "base"})
+	mounts, err := s.Prepare(ctx, "container", "base", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := mountAt(t, mounts)
+	writeFile(t, filepath.Join(rw, "etc/new"), "new")
+	ro, err := snapshot.ReadOnlyMounts(ctx, s, "container")
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := mountAt(t, ro)
+	if got := readFile(t, filepath.Join(view, "etc/base")); got != "base" {
+		t.Errorf("etc/base in the read-only view: %q", got)
+	}
+	if got := readFile(t, filepath.Join(view, "etc/new")); got != "new" {
+		t.Errorf("etc/new in the read-only view: %q", got)
+	}
+	if err := os.WriteFile(filepath.Join(view, "etc/other"), nil, 0o644); !errors.Is(err, unix.EROFS) {
+		t.Errorf("write into the read-only view: %v, want EROFS", err)
+	}
+	if _, err := snapshot.ReadOnlyMounts(ctx, s, "base"); !errors.Is(err, snapshot.ErrFailedPrecondition) {
+		t.Errorf("read-only mounts of a committed snapshot: %v", err)
+	}
+	dir, err := snapshot.ParentDir(ctx, s, "container")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != "" {
+		if got := readFile(t, filepath.Join(dir, "etc/base")); got != "base" {
+			t.Errorf("parent dir: etc/base %q", got)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "etc/new")); err == nil {
+			t.Errorf("parent dir has the child's new file")
+		}
 	}
 }
