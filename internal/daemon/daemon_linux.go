@@ -87,6 +87,9 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err := seedBusybox(ctx, images.Store()); err != nil {
 		log.Printf("busybox image: %v", err)
 	}
+	if err := seedHello(ctx, images.Store()); err != nil {
+		log.Printf("hello image: %v", err)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)

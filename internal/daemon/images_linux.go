@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/berth-project/berth/internal/content"
 	"github.com/berth-project/berth/internal/engine/events"
 	engineimages "github.com/berth-project/berth/internal/engine/images"
+	"github.com/berth-project/berth/internal/hello"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/oci"
 	"github.com/berth-project/berth/internal/snapshot"
@@ -66,6 +68,25 @@ func seedBusybox(ctx context.Context, store *image.Store) error {
 	if _, err := store.Import(ctx, pr, image.CommitOptions{Name: "busybox:latest", Config: cfg, Comment: "busybox from the host's busybox-static"}); err != nil {
 		pr.CloseWithError(err)
 		return fmt.Errorf("import busybox: %w", err)
+	}
+	return nil
+}
+
+// seedHello stores the built-in hello image (internal/hello) when the
+// store has no "hello" yet.
+func seedHello(ctx context.Context, store *image.Store) error {
+	if !hello.Available() {
+		return nil
+	}
+	if _, err := store.Resolve(ctx, hello.Name); err == nil {
+		return nil
+	}
+	cfg := &image.RunConfig{ImageConfig: ocispec.ImageConfig{Cmd: hello.Cmd}}
+	_, err := store.Import(ctx, bytes.NewReader(hello.Layer()), image.CommitOptions{
+		Name: hello.Name, Config: cfg, Created: hello.Created, Comment: "berth's built-in hello image",
+	})
+	if err != nil {
+		return fmt.Errorf("store the hello image: %w", err)
 	}
 	return nil
 }

@@ -42,6 +42,15 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 	dir := t.TempDir()
 	e.must(k, "tag", "busybox", img)
 
+	t.Run("hello", func(t *testing.T) {
+		r := e.run(k, "", "run", "--rm", "hello")
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "\nHello from berth!\n") {
+			t.Fatalf("run --rm hello: %s", r)
+		}
+		if out := e.must(k, "image", "inspect", "--format", "{{.Created}} {{.Config.Cmd}}", "hello"); out != "2024-01-01T00:00:00Z [/hello]" {
+			t.Fatalf("hello image: %q", out)
+		}
+	})
 	t.Run("save and load", func(t *testing.T) {
 		archive := filepath.Join(dir, "two.tar")
 		e.must(k, "save", "-o", archive, img, "busybox")
