@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-project/berth/internal/cli/builder"
 	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/cli/container"
 	"github.com/berth-project/berth/internal/cli/image"
@@ -84,6 +85,7 @@ func newRoot(cli *command.CLI) *cobra.Command {
 	root.AddCommand(ctr, image.NewCommand(cli), volume.NewCommand(cli), system.NewCommand(cli),
 		system.NewVersionCommand(cli), system.NewInfoCommand(cli), system.NewEventsCommand(cli),
 		system.NewInspectCommand(cli))
+	root.AddCommand(builder.NewBuildCommand(cli), builder.NewBuilderCommand(cli))
 	return root
 }
 

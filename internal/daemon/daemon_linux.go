@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/apiserver"
+	buildrouter "github.com/berth-project/berth/internal/apiserver/router/build"
 	containersrouter "github.com/berth-project/berth/internal/apiserver/router/containers"
 	imagesrouter "github.com/berth-project/berth/internal/apiserver/router/images"
 	systemrouter "github.com/berth-project/berth/internal/apiserver/router/system"
@@ -90,6 +91,11 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err := seedHello(ctx, images.Store()); err != nil {
 		log.Printf("hello image: %v", err)
 	}
+	builder, err := openBuilder(cfg, images.Store(), snapshotter)
+	if err != nil {
+		return err
+	}
+	images.SetBuildCache(builder)
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
@@ -125,6 +131,7 @@ func Run(ctx context.Context, cfg *Config) error {
 		containersrouter.New(svc),
 		volumesrouter.New(vols),
 		imagesrouter.New(images, nil, nil),
+		buildrouter.New(builder),
 	)
 	var listeners []net.Listener
 	for _, h := range cfg.Hosts {

@@ -21,6 +21,11 @@ func (s *Store) GarbageCollect(ctx context.Context, opts content.GCOptions) (con
 		for _, i := range all {
 			roots = append(roots, i.Target.Digest)
 		}
+		held, _, err := s.held(ctx)
+		if err != nil {
+			return nil, err
+		}
+		roots = append(roots, held...)
 		if extra != nil {
 			more, err := extra(ctx)
 			if err != nil {

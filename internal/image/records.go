@@ -45,6 +45,7 @@ type Store struct {
 	cs       *content.Store
 	dir      string
 	platform platform.Matcher
+	holders  holders
 }
 
 // NewStore opens the image store whose records live under root.

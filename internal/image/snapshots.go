@@ -37,11 +37,14 @@ func RemoveStaleExtractions(ctx context.Context, sn snapshot.Snapshotter, minAge
 }
 
 // PruneSnapshots removes committed layer snapshots (named by chain ID)
-// that no image record of s needs any more, leaves first. A snapshot that
+// that no image record of s needs and no Holder keeps, leaves first. A snapshot that
 // still has children, such as a container's active snapshot, stays, and
 // so do its parents. It returns the removed snapshot names.
 func (s *Store) PruneSnapshots(ctx context.Context, sn snapshot.Snapshotter) ([]string, error) {
-	keep := map[string]bool{}
+	_, keep, err := s.held(ctx)
+	if err != nil {
+		return nil, err
+	}
 	recs, err := s.List(ctx)
 	if err != nil {
 		return nil, err

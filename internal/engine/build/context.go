@@ -1,0 +1,287 @@
+package build
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/internal/archive"
+	"github.com/berth-project/berth/internal/errdefs"
+)
+
+// contextFS is a build context received as a tar: file data spooled into
+// one unlinked temporary file, an index of entries by path, and the
+// sha256 of every regular file, computed while it arrives.
+type contextFS struct {
+	spool   *os.File
+	size    int64
+	entries map[string]*ctxEntry // by clean relative path; "" is the root
+	kids    map[string][]string  // directory -> child paths, sorted
+}
+
+type ctxEntry struct {
+	rel      string
+	typ      byte // tar.TypeReg, TypeDir, TypeSymlink, TypeChar, TypeBlock, TypeFifo
+	mode     int64
+	mtime    time.Time
+	linkname string
+	off      int64
+	size     int64
+	sum      digest.Digest // content digest of regular files
+	devmajor int64
+	devminor int64
+}
+
+// readContext spools the (optionally compressed) tar r into a temporary
+// file in dir.
+func readContext(ctx context.Context, dir string, r io.Reader) (*contextFS, error) {
+	f, err := openTmpFile(dir)
+	if err != nil {
+		return nil, fmt.Errorf("build context: %w", err)
+	}
+	c := &contextFS{spool: f, entries: map[string]*ctxEntry{}, kids: map[string][]string{}}
+	c.entries[""] = &ctxEntry{typ: tar.TypeDir, mode: 0o755}
+	if err := c.read(ctx, r); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for d := range c.kids {
+		sort.Strings(c.kids[d])
+	}
+	return c, nil
+}
+
+// openTmpFile opens an unlinked file in dir (O_TMPFILE), so that a crash
+// leaves nothing behind.
+func openTmpFile(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), dir+"/(tmpfile)"), nil
+	}
+	f, err := os.CreateTemp(dir, "ctx-")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+func (c *contextFS) Close() error { return c.spool.Close() }
+
+func cleanRel(name string) string {
+	p := path.Clean("/" + name)
+	return strings.TrimPrefix(p, "/")
+}
+
+func (c *contextFS) read(ctx context.Context, r io.Reader) error {
+	dec, err := archive.Decompress(r)
+	if err != nil {
+		return errdefs.InvalidArgumentf("build context: %v", err)
+	}
+	defer dec.Close()
+	tr := tar.NewReader(dec)
+	buf := make([]byte, 256<<10)
+	h := sha256.New()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return errdefs.InvalidArgumentf("build context: read tar: %v", err)
+		}
+		rel := cleanRel(hdr.Name)
+		if rel == "" {
+			if hdr.Typeflag == tar.TypeDir {
+				c.entries[""].mode = hdr.Mode & 0o7777
+			}
+			continue
+		}
+		e := &ctxEntry{rel: rel, mode: hdr.Mode & 0o7777, mtime: hdr.ModTime, typ: hdr.Typeflag}
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+			e.typ = tar.TypeReg
+			e.off = c.size
+			h.Reset()
+			n, err := io.CopyBuffer(io.MultiWriter(c.spool, h), tr, buf)
+			if err != nil {
+				return fmt.Errorf("build context: spool %s: %w", rel, err)
+			}
+			e.size = n
+			c.size += n
+			e.sum = digest.NewDigest(digest.SHA256, h)
+		case tar.TypeDir, tar.TypeSymlink, tar.TypeFifo, tar.TypeChar, tar.TypeBlock:
+			e.linkname = hdr.Linkname
+			e.devmajor, e.devminor = hdr.Devmajor, hdr.Devminor
+		case tar.TypeLink:
+			t, ok := c.entries[cleanRel(hdr.Linkname)]
+			if !ok || t.typ != tar.TypeReg {
+				return errdefs.InvalidArgumentf("build context: hardlink %s to %s: target is not an earlier regular file", rel, hdr.Linkname)
+			}
+			e.typ, e.off, e.size, e.sum = tar.TypeReg, t.off, t.size, t.sum
+		case tar.TypeXGlobalHeader, tar.TypeXHeader:
+			continue
+		default:
+			return errdefs.InvalidArgumentf("build context: %s: unsupported tar entry type %q", rel, hdr.Typeflag)
+		}
+		c.add(e)
+	}
+}
+
+// add indexes e, making implicit parent directories.
+func (c *contextFS) add(e *ctxEntry) {
+	if old, ok := c.entries[e.rel]; ok {
+		if old.typ == tar.TypeDir && e.typ == tar.TypeDir {
+			old.mode, old.mtime = e.mode, e.mtime
+			return
+		}
+		if old.typ == tar.TypeDir {
+			c.removeTree(e.rel)
+		}
+		c.entries[e.rel] = e
+		return
+	}
+	c.entries[e.rel] = e
+	for child := e.rel; ; {
+		parent := path.Dir(child)
+		if parent == "." {
+			parent = ""
+		}
+		c.kids[parent] = append(c.kids[parent], child)
+		if _, ok := c.entries[parent]; ok {
+			return
+		}
+		c.entries[parent] = &ctxEntry{rel: parent, typ: tar.TypeDir, mode: 0o755}
+		child = parent
+	}
+}
+
+func (c *contextFS) removeTree(rel string) {
+	for _, k := range c.kids[rel] {
+		c.removeTree(k)
+		delete(c.entries, k)
+	}
+	delete(c.kids, rel)
+}
+
+// reader returns the data of a regular file.
+func (c *contextFS) reader(e *ctxEntry) io.Reader {
+	return io.NewSectionReader(c.spool, e.off, e.size)
+}
+
+// ReadFile returns the content of the regular file at rel (symlinks
+// followed), for the Dockerfile.
+func (c *contextFS) ReadFile(rel string) ([]byte, error) {
+	e, _, err := c.lookup(rel)
+	if err != nil {
+		return nil, err
+	}
+	if e.typ != tar.TypeReg {
+		return nil, fmt.Errorf("%s: not a regular file", rel)
+	}
+	b := make([]byte, e.size)
+	if _, err := c.spool.ReadAt(b, e.off); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b, nil
+}
+
+var errNotExist = errors.New("file does not exist")
+
+// lookup resolves rel inside the context, following symlinks (absolute
+// ones from the context root) without ever leaving it, and returns the
+// entry and its resolved path.
+func (c *contextFS) lookup(rel string) (*ctxEntry, string, error) {
+	parts := strings.Split(cleanRel(rel), "/")
+	cur := ""
+	for hops := 0; len(parts) > 0; {
+		p := parts[0]
+		parts = parts[1:]
+		if p == "" || p == "." {
+			continue
+		}
+		if p == ".." {
+			cur = parentRel(cur)
+			continue
+		}
+		next := p
+		if cur != "" {
+			next = cur + "/" + p
+		}
+		e, ok := c.entries[next]
+		if !ok {
+			return nil, "", &os.PathError{Op: "stat", Path: rel, Err: errNotExist}
+		}
+		if e.typ == tar.TypeSymlink {
+			if hops++; hops > 255 {
+				return nil, "", &os.PathError{Op: "stat", Path: rel, Err: unix.ELOOP}
+			}
+			target := e.linkname
+			if path.IsAbs(target) {
+				cur = ""
+			}
+			parts = append(strings.Split(target, "/"), parts...)
+			continue
+		}
+		if len(parts) > 0 && e.typ != tar.TypeDir {
+			return nil, "", &os.PathError{Op: "stat", Path: rel, Err: unix.ENOTDIR}
+		}
+		cur = next
+	}
+	return c.entries[cur], cur, nil
+}
+
+func parentRel(p string) string {
+	d := path.Dir(p)
+	if d == "." || d == "/" {
+		return ""
+	}
+	return d
+}
+
+// walk calls fn for rel and everything below it, parents first, in name
+// order.
+func (c *contextFS) walk(rel string, fn func(*ctxEntry) error) error {
+	e, ok := c.entries[rel]
+	if !ok {
+		return nil
+	}
+	if err := fn(e); err != nil {
+		return err
+	}
+	for _, k := range c.kids[rel] {
+		if err := c.walk(k, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortedPaths returns every entry path but the root, sorted (for wildcards).
+func (c *contextFS) sortedPaths() []string {
+	out := make([]string, 0, len(c.entries))
+	for k := range c.entries {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,199 @@
+// Package build is the use case behind POST /build: it receives the
+// context, runs internal/build against a backend made of the image store,
+// the snapshotter and berth's runtime, stores and tags the image, and
+// keeps the build cache (records that survive restarts, prune, disk usage).
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-project/berth/internal/build"
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/image/platform"
+	"github.com/berth-project/berth/internal/snapshot"
+)
+
+// Config wires the build service.
+type Config struct {
+	Root         string // persistent state: cache records, cache mounts, work dirs
+	ExecRoot     string // runtime state of step containers and secrets (tmpfs)
+	RuntimeRoot  string // default ExecRoot/build/runtime
+	Store        *image.Store
+	Snapshotter  snapshot.Snapshotter
+	CgroupParent string // parent cgroup of step containers (default /berth)
+	// DefaultNetwork is what RUN's "default" network means: "host" until
+	// bridge networks exist.
+	DefaultNetwork string
+	// Pull, when set, pulls an image that FROM names and the store lacks.
+	Pull func(ctx context.Context, ref string, p ocispec.Platform, out io.Writer) error
+}
+
+// Service runs builds.
+type Service struct {
+	cfg   Config
+	cache *cacheStore
+	http  *http.Client
+
+	mu         sync.Mutex
+	cacheLocks map[string]*sync.Mutex
+}
+
+// New opens the build service; leftovers of builds a crash interrupted
+// (work directories) are removed.
+func New(cfg Config) (*Service, error) {
+	if cfg.RuntimeRoot == "" {
+		cfg.RuntimeRoot = filepath.Join(cfg.ExecRoot, "build", "runtime")
+	}
+	if cfg.DefaultNetwork == "" {
+		cfg.DefaultNetwork = "host"
+	}
+	cache, err := openCache(filepath.Join(cfg.Root, "cache"))
+	if err != nil {
+		return nil, err
+	}
+	work := filepath.Join(cfg.Root, "work")
+	if err := os.RemoveAll(work); err != nil {
+		return nil, fmt.Errorf("build: remove stale work dirs: %w", err)
+	}
+	for _, d := range []string{work, filepath.Join(cfg.Root, "mounts"), cfg.RuntimeRoot} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+	}
+	return &Service{cfg: cfg, cache: cache, http: &http.Client{Timeout: 10 * time.Minute}}, nil
+}
+
+func (svc *Service) cgroupParent() string {
+	if svc.cfg.CgroupParent == "" {
+		return "/berth"
+	}
+	return svc.cfg.CgroupParent
+}
+
+func (svc *Service) secretDir() string {
+	d := filepath.Join(svc.cfg.ExecRoot, "build", "secrets")
+	os.MkdirAll(d, 0o700)
+	return d
+}
+
+// Request is one build.
+type Request struct {
+	Context    io.Reader // tar of the build context (may be compressed)
+	Dockerfile string    // path in the context; default "Dockerfile"
+	Remote     string    // remote context URL (not supported)
+	Tags       []string
+	BuildArgs  map[string]*string
+	Labels     map[string]string
+	Target     string
+	NoCache    bool
+	Pull       bool
+	Network    string // RUN's network: "default", "none", "host"
+	Platform   string
+	Secrets    map[string][]byte
+}
+
+// Result is a finished build.
+type Result struct {
+	ID   digest.Digest // image ID (config digest)
+	Tags []string      // normalised names it was tagged with
+}
+
+// Build runs req, writing progress text to out.
+func (svc *Service) Build(ctx context.Context, req Request, out io.Writer) (Result, error) {
+	if req.Remote != "" {
+		return Result{}, errdefs.NotImplemented(errors.New("remote build contexts are not supported: send the context as a tar"))
+	}
+	plat := platform.Host()
+	if req.Platform != "" {
+		p, err := platform.Parse(req.Platform)
+		if err != nil {
+			return Result{}, errdefs.InvalidArgumentf("invalid platform %q: %v", req.Platform, err)
+		}
+		if !platform.Default().Match(p) {
+			return Result{}, errdefs.InvalidArgumentf("platform %s is not supported: this host builds %s only", req.Platform, platform.Format(plat))
+		}
+		plat = platform.Normalize(p)
+	}
+	switch req.Network {
+	case "", "default", "none", "host":
+	case "bridge":
+		req.Network = "default"
+	default:
+		return Result{}, errdefs.InvalidArgumentf("network mode %q is not supported for builds (use default, none or host)", req.Network)
+	}
+	var tags []string
+	for _, t := range req.Tags {
+		n, err := normalizeTag(t)
+		if err != nil {
+			return Result{}, err
+		}
+		tags = append(tags, n)
+	}
+	opts := build.Options{BuildArgs: req.BuildArgs, Target: req.Target, Labels: req.Labels, NoCache: req.NoCache,
+		NetworkMode: req.Network, Platform: plat, Out: out}
+	if v, ok := req.BuildArgs["SOURCE_DATE_EPOCH"]; ok && v != nil && *v != "" {
+		sec, err := strconv.ParseInt(*v, 10, 64)
+		if err != nil || sec < 0 {
+			return Result{}, errdefs.InvalidArgumentf("invalid SOURCE_DATE_EPOCH %q: want seconds since 1970", *v)
+		}
+		t := time.Unix(sec, 0).UTC()
+		opts.SourceDateEpoch = &t
+	}
+
+	lease, err := svc.cfg.Store.Content().Lease(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer lease.Release()
+	s, err := svc.newSession(opts, req)
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.close()
+	if s.ctxFS, err = readContext(ctx, s.work, req.Context); err != nil {
+		return Result{}, err
+	}
+	name := req.Dockerfile
+	if name == "" {
+		name = "Dockerfile"
+	}
+	df, err := s.ctxFS.ReadFile(name)
+	if err != nil {
+		return Result{}, errdefs.InvalidArgumentf("Cannot locate specified Dockerfile: %s", name)
+	}
+	opts.Dockerfile, opts.DockerfileName = df, filepath.Base(name)
+	if strings.HasPrefix(opts.DockerfileName, ".dockerfile.") {
+		opts.DockerfileName = "Dockerfile"
+	}
+	s.opts = opts
+	res, err := build.Build(ctx, s, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	id, err := s.commitImage(ctx, res, tags)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: id, Tags: tags}, nil
+}
+
+func (s *session) now(epoch *time.Time) time.Time {
+	if epoch != nil {
+		return epoch.UTC()
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}

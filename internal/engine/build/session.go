@@ -1,0 +1,215 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-project/berth/internal/build"
+	"github.com/berth-project/berth/internal/content"
+	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/image/reference"
+	"github.com/berth-project/berth/internal/snapshot"
+)
+
+// session is the backend of one build (build.Backend).
+type session struct {
+	svc     *Service
+	sn      snapshot.Snapshotter
+	cs      *content.Store
+	store   *image.Store
+	opts    build.Options
+	ctxFS   *contextFS
+	secrets map[string][]byte
+	work    string // private scratch directory, removed at the end
+	out     io.Writer
+}
+
+var _ build.Backend = (*session)(nil)
+
+func (svc *Service) newSession(opts build.Options, req Request) (*session, error) {
+	work, err := os.MkdirTemp(filepath.Join(svc.cfg.Root, "work"), "b-")
+	if err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	return &session{svc: svc, sn: svc.cfg.Snapshotter, cs: svc.cfg.Store.Content(), store: svc.cfg.Store,
+		opts: opts, secrets: req.Secrets, work: work, out: opts.Out}, nil
+}
+
+func (s *session) close() {
+	if s.ctxFS != nil {
+		s.ctxFS.Close()
+	}
+	os.RemoveAll(s.work)
+}
+
+// Image implements build.Backend: an image of the store (pulled first
+// when absent and a puller is configured), unpacked into snapshots.
+func (s *session) Image(ctx context.Context, ref string, p ocispec.Platform) (build.Image, error) {
+	rec, err := s.store.Resolve(ctx, ref)
+	if errors.Is(err, image.ErrNotFound) && s.svc.cfg.Pull != nil {
+		if perr := s.svc.cfg.Pull(ctx, ref, p, s.out); perr != nil {
+			return build.Image{}, perr
+		}
+		rec, err = s.store.Resolve(ctx, ref)
+	}
+	if errors.Is(err, image.ErrNotFound) {
+		return build.Image{}, errdefs.NotFoundf("No such image: %s", familiar(ref))
+	}
+	if err != nil {
+		return build.Image{}, err
+	}
+	r, err := image.Resolve(ctx, s.cs, rec.Target, s.store.Platform())
+	if err != nil {
+		return build.Image{}, fmt.Errorf("image %s: %w", ref, err)
+	}
+	if _, err := image.Unpack(ctx, s.cs, s.sn, r.Manifest); err != nil {
+		return build.Image{}, fmt.Errorf("unpack %s: %w", ref, err)
+	}
+	diffIDs := r.Config.RootFS.DiffIDs
+	chains := identity.ChainIDs(append([]digest.Digest(nil), diffIDs...))
+	img := build.Image{ID: r.ID(), Config: r.Config}
+	for i, l := range r.Manifest.Layers {
+		img.Layers = append(img.Layers, build.Layer{DiffID: diffIDs[i], Blob: l, Chain: chains[i]})
+	}
+	return img, nil
+}
+
+// familiar shortens a normalised reference the way Docker prints it.
+func familiar(ref string) string {
+	return reference.Familiar(ref)
+}
+
+// Sources implements build.Backend.
+func (s *session) Sources(ctx context.Context, req build.SourceRequest) (build.Sources, error) {
+	if req.Kind == build.FromImage {
+		return imageSources(req), nil
+	}
+	fetch := func(u string) (copyRoot, error) {
+		if req.Checksum != "" {
+			name := urlName(u)
+			return copyRoot{name: name, files: []srcFile{{hdr: urlHeader(req.Checksum)}},
+				fetch: func(ctx context.Context) (copyRoot, error) {
+					r, _, err := s.fetchURL(ctx, u, req.Checksum)
+					return r, err
+				}}, nil
+		}
+		r, _, err := s.fetchURL(ctx, u, "")
+		return r, err
+	}
+	return contextSources(s.ctxFS, req, fetch)
+}
+
+// CacheGet implements build.Backend; a record whose layer is gone (its
+// blob or snapshot pruned) is a miss.
+func (s *session) CacheGet(ctx context.Context, key digest.Digest) (build.CacheRecord, bool) {
+	r, ok := s.svc.cache.get(key)
+	if !ok {
+		return build.CacheRecord{}, false
+	}
+	if l := r.Layer; l != nil {
+		if !s.cs.Exists(l.Blob.Digest) {
+			return build.CacheRecord{}, false
+		}
+		if info, err := s.sn.Stat(ctx, l.Chain.String()); err != nil || info.Kind != snapshot.KindCommitted {
+			return build.CacheRecord{}, false
+		}
+	}
+	s.svc.cache.touch(key, time.Now().UTC())
+	return r.CacheRecord, true
+}
+
+// CacheProbe implements build.Backend.
+func (s *session) CacheProbe(ctx context.Context, probe digest.Digest) (build.CacheRecord, bool) {
+	r, ok := s.svc.cache.probe(probe)
+	return r.CacheRecord, ok
+}
+
+// CachePut implements build.Backend.
+func (s *session) CachePut(ctx context.Context, key, probe digest.Digest, rec build.CacheRecord) error {
+	now := time.Now().UTC()
+	return s.svc.cache.put(key, probe, storedRecord{CacheRecord: rec, Key: key, LastUsed: now, Uses: 1})
+}
+
+// blobWriter opens an ingest for a layer blob.
+func (s *session) blobWriter(ctx context.Context) (*content.Writer, error) {
+	return s.cs.Writer(ctx, "build-"+content.RandomID(), "", 0)
+}
+
+// commitBlob publishes a layer blob.
+func (s *session) commitBlob(ctx context.Context, w *content.Writer) (digest.Digest, error) {
+	d, err := w.Commit(ctx, nil)
+	if err != nil && !errors.Is(err, content.ErrAlreadyExists) {
+		return "", err
+	}
+	return d, nil
+}
+
+// commitImage stores the config and manifest of a finished build and
+// tags it (an untagged build gets a dangling record unless some name
+// points at it already).
+func (s *session) commitImage(ctx context.Context, res *build.Result, tags []string) (digest.Digest, error) {
+	cfg := res.Image.Config
+	cfgBytes, err := json.Marshal(cfg)
+	if err != nil {
+		return "", fmt.Errorf("encode image config: %w", err)
+	}
+	cfgDigest, err := s.cs.WriteBytes(ctx, cfgBytes, nil)
+	if err != nil {
+		return "", fmt.Errorf("store image config: %w", err)
+	}
+	man := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest,
+		Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(cfgBytes))},
+		Layers: []ocispec.Descriptor{}}
+	man.SchemaVersion = 2
+	for _, l := range res.Image.Layers {
+		man.Layers = append(man.Layers, l.Blob)
+	}
+	manBytes, err := json.Marshal(man)
+	if err != nil {
+		return "", fmt.Errorf("encode manifest: %w", err)
+	}
+	manDigest, err := s.cs.WriteBytes(ctx, manBytes, nil)
+	if err != nil {
+		return "", fmt.Errorf("store manifest: %w", err)
+	}
+	target := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: manDigest, Size: int64(len(manBytes))}
+	names := tags
+	if len(names) == 0 {
+		names = []string{image.DanglingPrefix + manDigest.String()}
+		if all, err := s.store.List(ctx); err == nil {
+			for _, r := range all {
+				if r.Target.Digest == manDigest && !r.Dangling() {
+					names = nil // tagged already
+				}
+			}
+		}
+	}
+	for _, n := range names {
+		if cur, err := s.store.Get(ctx, n); err == nil && cur.Target.Digest == manDigest {
+			continue // unchanged (a rebuild without changes)
+		}
+		if _, err := s.store.Put(ctx, image.Image{Name: n, Target: target}); err != nil {
+			return "", fmt.Errorf("tag %s: %w", n, err)
+		}
+	}
+	return cfgDigest, nil
+}
+
+func normalizeTag(t string) (string, error) {
+	n, err := reference.Parse(t)
+	if err != nil {
+		return "", errdefs.InvalidArgumentf("invalid tag %q: %v", t, err)
+	}
+	return n.String(), nil
+}

@@ -1,0 +1,309 @@
+// Package harness runs a real berth daemon for end-to-end tests: the test
+// binary itself acts as berth (daemon, shim, CLI, container init) when the
+// harness starts it, and every daemon gets its own socket, data root and
+// cgroup parent, all removed when the test ends.
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/internal/cli"
+	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/runtime"
+	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
+	"github.com/berth-project/berth/internal/shim"
+)
+
+// Paths of peers on this machine.
+const (
+	DockerCLI = "/usr/local/bin/docker" // docker 28 (legacy builder with DOCKER_BUILDKIT=0)
+	mainEnv   = "BERTH_TEST_MAIN"
+)
+
+// Main is TestMain of a package using the harness: it dispatches the
+// berth entry points when the harness runs the test binary as berth.
+func Main(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == runtime.InitCommand {
+		runtime.Init()
+		return
+	}
+	if os.Getenv(mainEnv) == "1" && len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "runtime":
+			os.Exit(runtimecli.Main(os.Args[2:]))
+		case "daemon":
+			os.Exit(daemon.Main(os.Args[2:]))
+		case "shim":
+			os.Exit(shim.Main(os.Args[2:]))
+		default:
+			os.Exit(cli.Main(os.Args[1:]))
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// RequireRoot skips tests that need root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+// RandHex returns n random bytes in hex.
+func RandHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Daemon is one running berth daemon.
+type Daemon struct {
+	t            testing.TB
+	Dir          string
+	Sock         string
+	DataRoot     string
+	ExecRoot     string
+	CgroupParent string
+	cmd          *exec.Cmd
+	Client       *client.Client
+}
+
+// Start starts a daemon and registers its teardown: the daemon stopped,
+// mounts under its directory unmounted, its cgroups and files removed.
+func Start(t testing.TB) *Daemon {
+	t.Helper()
+	RequireRoot(t)
+	dir, err := os.MkdirTemp("", "bh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{t: t, Dir: dir, Sock: filepath.Join(dir, "s.sock"), DataRoot: filepath.Join(dir, "data"),
+		ExecRoot: filepath.Join(dir, "run"), CgroupParent: "/berth-test-" + RandHex(4)}
+	t.Cleanup(d.teardown)
+	d.StartProcess()
+	c, err := client.New(client.WithHost("unix://"+d.Sock), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Client = c
+	return d
+}
+
+// StartProcess (re)starts the daemon process on the same state.
+func (d *Daemon) StartProcess() {
+	d.t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	logf, err := os.OpenFile(filepath.Join(d.Dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, "daemon", "-H", "unix://"+d.Sock, "--data-root", d.DataRoot,
+		"--exec-root", d.ExecRoot, "--default-runtime", "berth", "--cgroup-parent", d.CgroupParent)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.cmd = cmd
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("unix", d.Sock); err == nil {
+			c.Close()
+			return
+		}
+		if cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.t.Fatalf("daemon did not come up: %s", d.Log())
+}
+
+// Stop stops the daemon process (SIGTERM, then SIGKILL after 20 s).
+func (d *Daemon) Stop() {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+	}
+	d.cmd = nil
+}
+
+// Kill kills the daemon process with SIGKILL.
+func (d *Daemon) Kill() {
+	if d.cmd != nil && d.cmd.Process != nil {
+		d.cmd.Process.Kill()
+		d.cmd.Wait()
+		d.cmd = nil
+	}
+}
+
+// Log returns the daemon's log.
+func (d *Daemon) Log() string {
+	b, _ := os.ReadFile(filepath.Join(d.Dir, "daemon.log"))
+	return string(b)
+}
+
+func (d *Daemon) teardown() {
+	ctx := context.Background()
+	if d.Client != nil && d.cmd != nil {
+		if list, err := d.Client.ContainerList(ctx, client.ContainerListOptions{All: true}); err == nil {
+			for _, c := range list.Items {
+				d.Client.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			}
+		}
+		d.Client.Close()
+	}
+	d.Stop()
+	for _, m := range mountsUnder(d.Dir) {
+		unix.Unmount(m, unix.MNT_DETACH)
+	}
+	removeCgroups(d.CgroupParent)
+	if d.t.Failed() {
+		d.t.Logf("daemon log:\n%s", d.Log())
+	}
+	os.RemoveAll(d.Dir)
+}
+
+// removeCgroups removes parent and the cgroups below it in every hierarchy.
+func removeCgroups(parent string) {
+	entries, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		root := filepath.Join("/sys/fs/cgroup", e.Name(), parent)
+		var dirs []string
+		filepath.WalkDir(root, func(p string, de os.DirEntry, err error) error {
+			if err == nil && de.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	}
+}
+
+// mountsUnder lists mount points below dir, deepest first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
+			out = append([]string{fields[4]}, out...)
+		}
+	}
+	return out
+}
+
+// MountsUnder reports the mount points below dir (for leak checks).
+func MountsUnder(dir string) []string { return mountsUnder(dir) }
+
+// Result is one CLI invocation's outcome.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
+}
+
+// Berth runs the berth CLI against the daemon, in dir ("" for the test's).
+func (d *Daemon) Berth(dir, stdin string, env []string, args ...string) Result {
+	d.t.Helper()
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(append(os.Environ(), mainEnv+"=1", "BERTH_HOST=unix://"+d.Sock, "BERTH_NO_AUTOSTART=1"), env...)
+	return d.exec(cmd, dir, stdin)
+}
+
+// Docker runs the docker CLI against the daemon.
+func (d *Daemon) Docker(dir, stdin string, env []string, args ...string) Result {
+	d.t.Helper()
+	cmd := exec.Command(DockerCLI, args...)
+	cmd.Env = append(append(os.Environ(), "DOCKER_HOST=unix://"+d.Sock, "HOME="+d.Dir), env...)
+	return d.exec(cmd, dir, stdin)
+}
+
+func (d *Daemon) exec(cmd *exec.Cmd, dir, stdin string) Result {
+	d.t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Dir = &out, &errb, dir
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			d.t.Fatalf("%v: %v", cmd.Args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return Result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+}
+
+// Must runs berth and fails the test unless it exits 0; it returns stdout.
+func (d *Daemon) Must(args ...string) string {
+	d.t.Helper()
+	r := d.Berth("", "", nil, args...)
+	if r.Code != 0 {
+		d.t.Fatalf("berth %s: %s", strings.Join(args, " "), r)
+	}
+	return strings.TrimSpace(r.Stdout)
+}
+
+// Eventually polls cond until it holds or 60 seconds passed.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
