@@ -19,6 +19,7 @@ var (
 	ErrForbidden       = errors.New("forbidden")
 	ErrNotModified     = errors.New("not modified")
 	ErrNotImplemented  = errors.New("not implemented")
+	ErrUnauthorized    = errors.New("unauthorized")
 )
 
 // classed attaches a class to an error without changing its message.
@@ -57,6 +58,9 @@ func NotModified(err error) error { return wrap(ErrNotModified, err) }
 
 // NotImplemented marks err as "not supported by berth (yet)" (HTTP 501).
 func NotImplemented(err error) error { return wrap(ErrNotImplemented, err) }
+
+// Unauthorized marks err as "credentials missing or wrong" (HTTP 401).
+func Unauthorized(err error) error { return wrap(ErrUnauthorized, err) }
 
 // NotFoundf formats a NotFound error.
 func NotFoundf(format string, a ...any) error { return NotFound(fmt.Errorf(format, a...)) }
@@ -101,6 +105,8 @@ func HTTPStatus(err error) int {
 		return http.StatusNotModified
 	case errors.Is(err, ErrNotImplemented):
 		return http.StatusNotImplemented
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusRequestTimeout
 	default:

@@ -23,6 +23,7 @@ func TestHTTPStatus(t *testing.T) {
 		{Forbidden(base), http.StatusForbidden},
 		{NotModified(base), http.StatusNotModified},
 		{NotImplemented(base), http.StatusNotImplemented},
+		{Unauthorized(base), http.StatusUnauthorized},
 	}
 	for _, c := range cases {
 		if got := HTTPStatus(c.err); got != c.want {

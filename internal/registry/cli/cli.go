@@ -45,6 +45,7 @@ func Main(args []string) int {
 type serveOptions struct {
 	addr, root, htpasswd, tlsCert, tlsKey, logLevel string
 	readOnly                                        bool
+	proxy                                           proxyOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -65,6 +66,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
 	f.BoolVar(&o.readOnly, "read-only", false, "refuse pushes and deletes")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	o.proxy.addFlags(f)
 	return cmd
 }
 
@@ -84,6 +86,14 @@ func serve(ctx context.Context, o serveOptions) error {
 			return err
 		}
 		opts.Users = users
+	}
+	up, err := o.proxy.upstream()
+	if err != nil {
+		return err
+	}
+	if up != nil {
+		opts.Upstream = up
+		opts.TagTTL = o.proxy.tagTTL
 	}
 	srv, err := registry.New(opts)
 	if err != nil {
@@ -107,7 +117,10 @@ func serve(ctx context.Context, o serveOptions) error {
 		scheme = "https"
 	}
 	mode := "read-write"
-	if o.readOnly {
+	switch {
+	case up != nil:
+		mode = "pull-through cache of " + o.proxy.url
+	case o.readOnly:
 		mode = "read-only"
 	}
 	log.Info("berth registry listening", "url", scheme+"://"+ln.Addr().String(), "root", o.root, "mode", mode, "auth", o.htpasswd != "")
