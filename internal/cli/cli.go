@@ -16,6 +16,7 @@ import (
 	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/cli/container"
 	"github.com/berth-project/berth/internal/cli/image"
+	registrycmd "github.com/berth-project/berth/internal/cli/registry"
 	"github.com/berth-project/berth/internal/cli/system"
 	"github.com/berth-project/berth/internal/cli/volume"
 )
@@ -80,9 +81,12 @@ func newRoot(cli *command.CLI) *cobra.Command {
 	root.Flags().StringVarP(&host, "host", "H", "", "Daemon socket to connect to")
 	root.AddCommand(container.TopLevel(cli)...)
 	root.AddCommand(image.TopLevel(cli)...)
+	root.AddCommand(registrycmd.TopLevel(cli)...)
 	ctr := container.NewCommand(cli)
 	ctr.AddCommand(image.ContainerCommands(cli)...)
-	root.AddCommand(ctr, image.NewCommand(cli), volume.NewCommand(cli), system.NewCommand(cli),
+	img := image.NewCommand(cli)
+	img.AddCommand(registrycmd.ImageCommands(cli)...)
+	root.AddCommand(ctr, img, volume.NewCommand(cli), system.NewCommand(cli),
 		system.NewVersionCommand(cli), system.NewInfoCommand(cli), system.NewEventsCommand(cli),
 		system.NewInspectCommand(cli))
 	root.AddCommand(builder.NewBuildCommand(cli), builder.NewBuilderCommand(cli))

@@ -4,7 +4,10 @@
 package daemon
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -31,6 +34,38 @@ type Config struct {
 	CgroupParent string
 	// Runtimes maps extra runtime names to binaries (--add-runtime N=PATH).
 	Runtimes map[string]string
+	// InsecureRegistries may be reached over plain HTTP or unverified TLS
+	// (host[:port] or CIDR; loopback always may). RegistryMirrors are
+	// tried before Docker Hub. From flags and the config file.
+	InsecureRegistries []string
+	RegistryMirrors    []string
+}
+
+// DefaultConfigFile is read when it exists (--config-file names another).
+const DefaultConfigFile = "/etc/berth/daemon.json"
+
+// fileConfig is the part of daemon.json berth reads (dockerd's key names).
+type fileConfig struct {
+	InsecureRegistries []string `json:"insecure-registries"`
+	RegistryMirrors    []string `json:"registry-mirrors"`
+}
+
+// loadConfigFile merges the registry settings of a daemon.json into cfg.
+func loadConfigFile(cfg *Config, path string, explicit bool) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if !explicit && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("config file: %w", err)
+	}
+	var fc fileConfig
+	if err := json.Unmarshal(b, &fc); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	cfg.InsecureRegistries = append(cfg.InsecureRegistries, fc.InsecureRegistries...)
+	cfg.RegistryMirrors = append(cfg.RegistryMirrors, fc.RegistryMirrors...)
+	return nil
 }
 
 // DefaultRuntimeName is "berth", or $BERTH_DEFAULT_RUNTIME when set.
@@ -51,6 +86,9 @@ func parseFlags(args []string) (*Config, error) {
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "/berth", "parent cgroup of containers")
 	var extra []string
 	fs.StringArrayVar(&extra, "add-runtime", nil, "register a runtime NAME=PATH")
+	fs.StringArrayVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS")
+	fs.StringArrayVar(&cfg.RegistryMirrors, "registry-mirror", nil, "registry mirror URL tried before Docker Hub")
+	configFile := fs.String("config-file", DefaultConfigFile, "daemon configuration file (insecure-registries, registry-mirrors)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return nil, errHelp
@@ -62,6 +100,9 @@ func parseFlags(args []string) (*Config, error) {
 	}
 	if len(cfg.Hosts) == 0 {
 		cfg.Hosts = []string{DefaultHost}
+	}
+	if err := loadConfigFile(cfg, *configFile, fs.Changed("config-file")); err != nil {
+		return nil, err
 	}
 	for _, r := range extra {
 		name, path, ok := strings.Cut(r, "=")

@@ -21,6 +21,7 @@ import (
 	buildrouter "github.com/berth-project/berth/internal/apiserver/router/build"
 	containersrouter "github.com/berth-project/berth/internal/apiserver/router/containers"
 	imagesrouter "github.com/berth-project/berth/internal/apiserver/router/images"
+	registryrouter "github.com/berth-project/berth/internal/apiserver/router/registry"
 	systemrouter "github.com/berth-project/berth/internal/apiserver/router/system"
 	volumesrouter "github.com/berth-project/berth/internal/apiserver/router/volumes"
 	crec "github.com/berth-project/berth/internal/container"
@@ -126,12 +127,14 @@ func Run(ctx context.Context, cfg *Config) error {
 	}
 	svc.Restore(ctx)
 
+	dist := newRegistries(cfg, images.Store(), snapshotter, bus)
 	srv := apiserver.New(
 		systemrouter.New(&systemBackend{cfg: cfg, events: bus, containers: svc, runtimes: runtimes, images: countImages(images.Store())}),
 		containersrouter.New(svc),
 		volumesrouter.New(vols),
-		imagesrouter.New(images, nil, nil),
+		imagesrouter.New(images, dist, dist),
 		buildrouter.New(builder),
+		registryrouter.New(dist),
 	)
 	var listeners []net.Listener
 	for _, h := range cfg.Hosts {

@@ -175,6 +175,16 @@ func (f *file) findEntry(key string) (string, authEntry, bool) {
 	return "", authEntry{}, false
 }
 
+// Helper names the credential helper that keeps a registry's credentials
+// ("" when they go into config.json itself).
+func (s *Store) Helper(server string) (string, error) {
+	f, err := s.load()
+	if err != nil {
+		return "", err
+	}
+	return f.helperFor(ServerKey(server)), nil
+}
+
 // Get returns the credentials stored for a registry (a domain such as
 // "docker.io" or "localhost:5000", or a config key). It returns an empty
 // AuthConfig when there are none.
@@ -264,7 +274,7 @@ func (s *Store) Erase(server string) (bool, error) {
 	return found, nil
 }
 
-// errHelperNotFound is the helpers' answer for a server without credentials.
+// helperNotFound is the helpers' answer for a server without credentials.
 const helperNotFound = "credentials not found in native keychain"
 
 func runHelper(helper, action string, input []byte) ([]byte, error) {

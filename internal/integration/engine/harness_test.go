@@ -21,6 +21,7 @@ import (
 
 	"github.com/berth-project/berth/internal/cli"
 	"github.com/berth-project/berth/internal/daemon"
+	registrycli "github.com/berth-project/berth/internal/registry/cli"
 	"github.com/berth-project/berth/internal/runtime"
 	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
 	"github.com/berth-project/berth/internal/shim"
@@ -47,6 +48,8 @@ func TestMain(m *testing.M) {
 			os.Exit(daemon.Main(os.Args[2:]))
 		case "shim":
 			os.Exit(shim.Main(os.Args[2:]))
+		case "registry":
+			os.Exit(registrycli.Main(os.Args[2:]))
 		default:
 			os.Exit(cli.Main(os.Args[1:]))
 		}
@@ -255,7 +258,10 @@ func (e *env) run(kind cliKind, stdin string, args ...string) result {
 	case berthCLI:
 		exe, _ := os.Executable()
 		cmd = exec.Command(exe, args...)
-		cmd.Env = append(os.Environ(), mainEnv+"=1", "BERTH_HOST=unix://"+e.sock, "BERTH_NO_AUTOSTART=1")
+		// DOCKER_CONFIG: registry credentials in the test's own config.json
+		// (the one the docker CLI below uses too), never the user's.
+		cmd.Env = append(os.Environ(), mainEnv+"=1", "BERTH_HOST=unix://"+e.sock, "BERTH_NO_AUTOSTART=1",
+			"DOCKER_CONFIG="+filepath.Join(e.dir, ".docker"))
 	case dockerCLI:
 		cmd = exec.Command(dockerPath, args...)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock, "HOME="+e.dir)
