@@ -42,6 +42,9 @@ type Contender struct {
 	// Run does one run and returns its duration. seq is unique across all
 	// runs of this contender, warm-up included, for fresh container names.
 	Run func(seq int) (time.Duration, error)
+	// Notes, when set, returns lines the report adds about this contender
+	// after measuring (e.g. peak memory).
+	Notes func() []string
 }
 
 // Result holds the measurements of one contender.

@@ -17,6 +17,12 @@ import (
 // done. On failure the error
 // carries the tail of its output.
 func timeCmd(parent context.Context, timeout time.Duration, argv ...string) (time.Duration, error) {
+	return timeCmdWith(parent, timeout, nil, argv...)
+}
+
+// timeCmdWith is timeCmd that also reports the command's maximum resident
+// set size in bytes to rss (when not nil).
+func timeCmdWith(parent context.Context, timeout time.Duration, rss func(int64), argv ...string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -29,6 +35,11 @@ func timeCmd(parent context.Context, timeout time.Duration, argv ...string) (tim
 	start := time.Now()
 	err := cmd.Run()
 	d := time.Since(start)
+	if rss != nil && cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss(ru.Maxrss << 10)
+		}
+	}
 	if err != nil {
 		if errors.Is(parent.Err(), context.Canceled) {
 			err = fmt.Errorf("interrupted: %w", err)

@@ -176,6 +176,7 @@ func benchmarks() []Benchmark {
 		runtimeLifecycle(),
 		engineRun(),
 		engineParallel(),
+		imageLoad(),
 	}
 	sort.Slice(bs, func(i, j int) bool { return bs[i].Order < bs[j].Order })
 	return bs

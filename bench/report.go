@@ -95,6 +95,13 @@ func (r *Report) Markdown() string {
 				res.Name, formatDuration(s.Median), formatDuration(s.P10), formatDuration(s.P90), ratio, s.N)
 		}
 	}
+	for _, res := range r.Results {
+		if res.Notes != nil && res.Unavailable == "" {
+			for _, n := range res.Notes() {
+				notes = append(notes, fmt.Sprintf("%s: %s", res.Name, n))
+			}
+		}
+	}
 	if len(notes) > 0 {
 		b.WriteString("\n")
 		for _, n := range notes {

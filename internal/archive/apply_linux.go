@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -28,6 +29,13 @@ type ApplyOptions struct {
 	// in the nearest lower dir, so that the merged view keeps them;
 	// without Parents it is created root-owned with mode 0755.
 	Parents []string
+	// ImplicitDirs, when set, receives the directories Apply created
+	// because entries needed them and the layer did not describe them
+	// (parents first), for FixImplicitDirs once the Parents are known.
+	ImplicitDirs *[]string
+	// NoDigest skips computing the diff ID (Apply returns ""), when the
+	// caller verified the stream's digest already.
+	NoDigest bool
 }
 
 const (
@@ -56,12 +64,18 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ApplyOptions) (si
 	defer unix.Close(rootfd)
 
 	digester := digest.Canonical.Digester()
-	cr := &countingReader{r: io.TeeReader(r, digester.Hash())}
+	cr := &countingReader{r: r}
+	if !opts.NoDigest {
+		cr.r = io.TeeReader(r, digester.Hash())
+	}
 	a := &applier{
 		rootfd:   rootfd,
 		opts:     opts,
 		unpacked: map[string]bool{},
 		buf:      make([]byte, 128<<10),
+	}
+	if opts.ImplicitDirs != nil {
+		a.implicit = map[string]bool{}
 	}
 	tr := tar.NewReader(cr)
 	for {
@@ -87,7 +101,63 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ApplyOptions) (si
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return cr.n, "", fmt.Errorf("read layer tar trailer: %w", err)
 	}
+	if opts.ImplicitDirs != nil {
+		*opts.ImplicitDirs = a.implicitDirs()
+	}
+	if opts.NoDigest {
+		return cr.n, "", nil
+	}
 	return cr.n, digester.Digest(), nil
+}
+
+// implicitDirs returns the directories Apply made that are still
+// directories the layer did not describe, parents first.
+func (a *applier) implicitDirs() []string {
+	var out []string
+	for rel := range a.implicit {
+		dir, base := splitRel(rel)
+		fd, err := a.openDir(dir, false)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		err = unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+		unix.Close(fd)
+		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			out = append(out, rel)
+		}
+	}
+	sort.Strings(out) // a parent sorts before its children
+	return out
+}
+
+// FixImplicitDirs gives the directories of dirs (from ApplyOptions.
+// ImplicitDirs of an Apply without Parents) in the layer at root the
+// metadata they have in the nearest of parents, as Apply with those
+// Parents would have done.
+func FixImplicitDirs(root string, dirs, parents []string) error {
+	if len(dirs) == 0 || len(parents) == 0 {
+		return nil
+	}
+	rootfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open layer root %s: %w", root, err)
+	}
+	defer unix.Close(rootfd)
+	a := &applier{rootfd: rootfd, opts: ApplyOptions{Overlay: true, Parents: parents}}
+	for _, rel := range dirs {
+		dir, base := splitRel(rel)
+		pfd, err := a.openDir(dir, false)
+		if err != nil {
+			return err
+		}
+		err = a.copyParentDir(pfd, base, rel)
+		unix.Close(pfd)
+		if err != nil {
+			return fmt.Errorf("fix directory %s: %w", rel, err)
+		}
+	}
+	return a.finish()
 }
 
 type countingReader struct {
@@ -110,6 +180,7 @@ type applier struct {
 	rootfd   int
 	opts     ApplyOptions
 	unpacked map[string]bool // paths this layer wrote, for opaque dirs without overlay
+	implicit map[string]bool // directories made for entries, not described (ImplicitDirs)
 	dirTimes []dirTime
 	buf      []byte
 }
@@ -150,6 +221,9 @@ func (a *applier) openDir(rel string, create bool) (int, error) {
 		return -1, err
 	}
 	err = unix.Mkdirat(pfd, base, 0o755)
+	if err == nil && a.implicit != nil {
+		a.implicit[rel] = true
+	}
 	if err == nil && a.opts.Overlay {
 		err = a.copyParentDir(pfd, base, rel)
 	} else if errors.Is(err, unix.EEXIST) {
@@ -268,6 +342,9 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		return fmt.Errorf("stat %s: %w", rel, err)
 	}
 
+	if a.implicit != nil {
+		delete(a.implicit, rel) // described by the layer after all
+	}
 	if err := a.create(pfd, base, rel, hdr, r); err != nil {
 		return err
 	}

@@ -275,3 +275,36 @@ func TestApplyOpaqueKeepsOwnLayer(t *testing.T) {
 		})
 	}
 }
+
+// TestFixImplicitDirs: applying a layer without its parents and fixing
+// the implicit directories afterwards gives what applying it with them
+// gives.
+func TestFixImplicitDirs(t *testing.T) {
+	lower, withParents, later := t.TempDir(), t.TempDir(), t.TempDir()
+	home := dir("home")
+	home.mode, home.uid, home.gid = 0o700, 1000, 1000
+	home.xattrs = map[string]string{"user.origin": "lower"}
+	mustApply(t, lower, false, dir("var"), home, dir("home/sub"), file("home/old", "old"))
+	layer := makeTar(t, file("home/new", "new"), file("home/.wh.old", ""), file("home/sub/deep/x", "x"),
+		file("etc/x", "x"), dir("var"), file("var/y", "y"))
+	parents := []string{t.TempDir(), lower}
+	if _, _, err := Apply(context.Background(), withParents, bytes.NewReader(layer), ApplyOptions{Overlay: true, Parents: parents}); err != nil {
+		t.Fatal(err)
+	}
+	var implicit []string
+	_, d, err := Apply(context.Background(), later, bytes.NewReader(layer), ApplyOptions{Overlay: true, ImplicitDirs: &implicit, NoDigest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != "" {
+		t.Errorf("NoDigest returned digest %s", d)
+	}
+	want := []string{"etc", "home", "home/sub", "home/sub/deep"}
+	if fmt.Sprint(implicit) != fmt.Sprint(want) {
+		t.Errorf("implicit dirs %v, want %v", implicit, want)
+	}
+	if err := FixImplicitDirs(later, implicit, parents); err != nil {
+		t.Fatal(err)
+	}
+	diffDescriptions(t, describe(t, withParents), describe(t, later))
+}

@@ -5,12 +5,15 @@
 //	blobs/<alg>/<hex>     committed blobs, immutable, verified on write
 //	labels/<alg>/<hex>    JSON map of labels of a blob (written atomically)
 //	ingest/<key>/         in-progress writes (data, ref, expected), one flock each
+//	batches/<id>          markers of batches of unsynced commits (see Batch)
 //	gc.lock               shared by writers holding a lease, exclusive for GC
 //	labels.lock           serialises label read-modify-write across processes
 //
 // A blob only appears under blobs/ by link(2) of a fully written, fsynced and
 // verified ingest file, so a crash never leaves a blob claiming a digest it
-// does not have. Many processes may use one root at once.
+// does not have; blobs committed in a Batch are synced together at its end,
+// and re-checked at the next open if its holder died first. Many processes
+// may use one root at once.
 package content
 
 import (
@@ -60,7 +63,11 @@ func New(root string) (*Store, error) {
 			return nil, fmt.Errorf("create content store: %w", err)
 		}
 	}
-	return &Store{root: abs}, nil
+	s := &Store{root: abs}
+	if err := s.recoverBatches(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Root returns the store's root directory.

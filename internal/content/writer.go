@@ -191,7 +191,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 // Commit verifies size and digest, makes the data durable and publishes it
-// as a blob with the given labels. The writer is closed afterwards, also on
+// as a blob with the given labels (under a Batch in ctx, durability waits
+// for the batch's end). The writer is closed afterwards, also on
 // failure; a verification failure discards the ingest. If the blob was
 // committed meanwhile by another writer, the error matches ErrAlreadyExists.
 func (w *Writer) Commit(ctx context.Context, labels map[string]string) (digest.Digest, error) {
@@ -208,8 +209,11 @@ func (w *Writer) Commit(ctx context.Context, labels map[string]string) (digest.D
 		w.discard()
 		return "", fmt.Errorf("content writer %q: digest %s, expected %s: %w", w.ref, dgst, w.expected, ErrFailedPrecondition)
 	}
-	if err := w.f.Sync(); err != nil {
-		return "", fmt.Errorf("content writer %q: sync: %w", w.ref, err)
+	batch := batchOf(ctx)
+	if batch == nil {
+		if err := w.f.Sync(); err != nil {
+			return "", fmt.Errorf("content writer %q: sync: %w", w.ref, err)
+		}
 	}
 	if err := w.f.Chmod(0o444); err != nil {
 		return "", fmt.Errorf("content writer %q: %w", w.ref, err)
@@ -234,8 +238,10 @@ func (w *Writer) Commit(ctx context.Context, labels map[string]string) (digest.D
 		}
 		return "", fmt.Errorf("content writer %q: publish: %w", w.ref, err)
 	}
-	if err := syncDir(filepath.Dir(blob)); err != nil {
-		return "", fmt.Errorf("content writer %q: sync: %w", w.ref, err)
+	if batch == nil {
+		if err := syncDir(filepath.Dir(blob)); err != nil {
+			return "", fmt.Errorf("content writer %q: sync: %w", w.ref, err)
+		}
 	}
 	w.discard()
 	return dgst, nil

@@ -41,6 +41,10 @@ func openImages(dataRoot string, bus *events.Bus, vols engineimages.VolumeUsage)
 			return nil, nil, fmt.Errorf("snapshotter: %w", err)
 		}
 	}
+	// Unpacks a killed daemon left halfway (this daemon owns dataRoot).
+	if _, err := image.RemoveStaleExtractions(context.Background(), sn, 0); err != nil {
+		return nil, nil, fmt.Errorf("remove stale extractions: %w", err)
+	}
 	return engineimages.New(engineimages.Config{Store: store, Snapshotter: sn, Events: bus, Volumes: vols}), sn, nil
 }
 

@@ -54,6 +54,7 @@ type loader struct {
 	files map[string]archiveFile
 	links map[string]string
 	meta  map[string][]byte
+	early *earlyUnpacker // nil: layers are unpacked after the archive
 }
 
 // Load reads a Docker archive (`docker save`, old <id>/layer.tar layout or
@@ -74,7 +75,17 @@ func (s *Store) Load(ctx context.Context, r io.Reader, opts ...LoadOption) ([]Lo
 		return nil, err
 	}
 	defer lease.Release()
+	// Blobs and layers are written unsynced and flushed once, before the
+	// records are written (see content.Batch and snapshot.Batch).
+	d, err := s.beginDurability(ctx, o.sn)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	defer d.end()
+	ctx = d.ctx
 	l := &loader{s: s, files: map[string]archiveFile{}, links: map[string]string{}, meta: map[string][]byte{}}
+	l.early = newEarlyUnpacker(ctx, s.cs, o.sn)
+	defer l.early.close()
 	dec, err := archive.Decompress(r)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
@@ -96,9 +107,12 @@ func (s *Store) Load(ctx context.Context, r io.Reader, opts ...LoadOption) ([]Lo
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	if o.sn != nil {
-		if err := s.unpackLoaded(ctx, o.sn, loaded); err != nil {
+		if err := s.unpackLoaded(ctx, o.sn, loaded, l.early); err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
+	}
+	if err := d.flush(); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
 	}
 	return s.storeLoaded(ctx, loaded)
 }

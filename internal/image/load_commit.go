@@ -49,6 +49,9 @@ func (c *committer) run() {
 		c.mu.Lock()
 		c.l.files[j.name] = j.f
 		c.mu.Unlock()
+		if err == nil {
+			c.l.early.offer(d, j.f.compression)
+		}
 	}
 }
 

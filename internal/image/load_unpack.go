@@ -18,18 +18,18 @@ type loadOptions struct {
 
 // WithUnpack makes Load also unpack the loaded images for this platform
 // into sn before storing their records, so that a load that returns
-// without error leaves images ready to run.
-//
-// (Extracting layers while they stream in was tried: with the blob write
-// and the extraction in lockstep it was slower on 2 CPUs than storing the
-// archive first and then extracting its layers in parallel from the page
-// cache, which Unpack does.)
+// without error leaves images ready to run. On overlay, each layer is
+// unpacked as soon as its blob is stored, while the rest of the archive
+// streams in (see earlyUnpacker); the blob write and the extraction are
+// not in lockstep (that was slower on 2 CPUs): the extraction reads the
+// stored blob back from the page cache.
 func WithUnpack(sn snapshot.Snapshotter) LoadOption {
 	return func(o *loadOptions) { o.sn = sn }
 }
 
-// unpackLoaded unpacks each distinct loaded target.
-func (s *Store) unpackLoaded(ctx context.Context, sn snapshot.Snapshotter, loaded []LoadedImage) error {
+// unpackLoaded unpacks each distinct loaded target, adopting the layers
+// early unpacked.
+func (s *Store) unpackLoaded(ctx context.Context, sn snapshot.Snapshotter, loaded []LoadedImage, early *earlyUnpacker) error {
 	done := map[digest.Digest]bool{}
 	for _, li := range loaded {
 		if done[li.Target.Digest] {
@@ -43,7 +43,7 @@ func (s *Store) unpackLoaded(ctx context.Context, sn snapshot.Snapshotter, loade
 		if err != nil {
 			return err
 		}
-		if _, err := Unpack(ctx, s.cs, sn, r.Manifest); err != nil {
+		if _, err := unpack(ctx, s.cs, sn, r.Manifest, early); err != nil {
 			return fmt.Errorf("unpack %s: %w", r.ID(), err)
 		}
 	}

@@ -23,6 +23,10 @@ const LabelSnapshotDiffID = "berth.image.diffid"
 // checked against the config's diff ID and committed; if another process
 // committed the same chain ID meanwhile, its snapshot is used.
 func Unpack(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter, m ocispec.Manifest) (digest.Digest, error) {
+	return unpack(ctx, cs, sn, m, nil)
+}
+
+func unpack(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter, m ocispec.Manifest, early *earlyUnpacker) (digest.Digest, error) {
 	cfg, _, err := ReadConfig(ctx, cs, m.Config)
 	if err != nil {
 		return "", fmt.Errorf("unpack: %w", err)
@@ -35,6 +39,16 @@ func Unpack(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter, m o
 	parent := ""
 	for i, layer := range m.Layers {
 		chain := chains[i].String()
+		if _, err := sn.Stat(ctx, chain); err != nil && errors.Is(err, snapshot.ErrNotFound) {
+			adopted, err := early.adopt(ctx, layer.Digest, diffIDs[i], chain, parent)
+			if err != nil {
+				return "", fmt.Errorf("unpack layer %d (%s): %w", i, layer.Digest, err)
+			}
+			if adopted {
+				parent = chain
+				continue
+			}
+		}
 		if err := unpackLayer(ctx, cs, sn, layer, diffIDs[i], chain, parent); err != nil {
 			return "", fmt.Errorf("unpack layer %d (%s): %w", i, layer.Digest, err)
 		}

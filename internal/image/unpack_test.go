@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/berth-project/berth/internal/mount"
 	"github.com/berth-project/berth/internal/snapshot"
@@ -532,5 +533,79 @@ func TestUnpackKeepsParentDirMetadata(t *testing.T) {
 	st := fi.Sys().(*syscall.Stat_t)
 	if fi.Mode().Perm() != 0o700 || st.Uid != 1000 {
 		t.Fatalf("opt is %v uid %d, want drwx------ uid 1000", fi.Mode(), st.Uid)
+	}
+}
+
+// TestLoadEarlyUnpackKeepsParentDirMetadata: layers unpacked while the
+// archive loads, before their parents are known, still give directories
+// they do not describe their parents' owner and mode, and the result is
+// the tree a one-by-one unpack makes.
+func TestLoadEarlyUnpackKeepsParentDirMetadata(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	var base bytes.Buffer
+	tw := tar.NewWriter(&base)
+	tw.WriteHeader(&tar.Header{Name: "opt/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: 1000, Gid: 1000, ModTime: time.Unix(1600000000, 0)})
+	tw.WriteHeader(&tar.Header{Name: "opt/sub/", Typeflag: tar.TypeDir, Mode: 0o750, Uid: 7, Gid: 7, ModTime: time.Unix(1600000000, 0)})
+	tw.Close()
+	var top bytes.Buffer
+	tw = tar.NewWriter(&top)
+	tw.WriteHeader(&tar.Header{Name: "opt/sub/deep/new", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+	tw.Write([]byte("n"))
+	tw.Close()
+	arc := dockerArchive(t, testImage{tags: []string{"p:1"}, layers: [][]byte{base.Bytes(), top.Bytes()}})
+	var trees []map[string]string
+	for _, early := range []bool{true, false} {
+		s := newTestStore(t)
+		sn, err := overlay.NewOverlay(t.TempDir())
+		if err != nil {
+			t.Skipf("overlay snapshotter unavailable: %v", err)
+		}
+		defer sn.Close()
+		var chain digest.Digest
+		if early {
+			if _, err := s.Load(ctx, bytes.NewReader(arc), WithUnpack(sn)); err != nil {
+				t.Fatal(err)
+			}
+			sn.Walk(ctx, func(i snapshot.Info) error {
+				if i.Kind != snapshot.KindCommitted {
+					t.Errorf("left over snapshot %+v", i)
+				}
+				return nil
+			})
+		} else {
+			loadBytes(t, s, arc)
+		}
+		if chain, err = s.Unpack(ctx, sn, "p:1"); err != nil {
+			t.Fatal(err)
+		}
+		mounts, err := sn.View(ctx, "v", chain.String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := t.TempDir()
+		if err := mount.All(mounts, target); err != nil {
+			t.Fatal(err)
+		}
+		defer mount.UnmountAll(target)
+		for _, c := range []struct {
+			path string
+			mode os.FileMode
+			uid  uint32
+		}{{"opt", 0o700, 1000}, {"opt/sub", 0o750, 7}} {
+			fi, err := os.Stat(filepath.Join(target, c.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := fi.Sys().(*syscall.Stat_t); fi.Mode().Perm() != c.mode || st.Uid != c.uid {
+				t.Errorf("early=%v: %s is %v uid %d, want %v uid %d", early, c.path, fi.Mode(), st.Uid, c.mode, c.uid)
+			}
+		}
+		trees = append(trees, treeOf(t, target))
+	}
+	if !reflect.DeepEqual(trees[0], trees[1]) {
+		t.Errorf("early unpack %v, one by one %v", trees[0], trees[1])
 	}
 }

@@ -130,3 +130,67 @@ func ParentDir(ctx context.Context, sn Snapshotter, key string) (string, error) 
 	}
 	return "", nil
 }
+
+// A Batch defers the durability of the snapshots committed under it (see
+// BeginBatch) to one flush of the filesystem at its end.
+type Batch interface {
+	// Root is a directory on the snapshotter's filesystem: flush it
+	// (syncfs) before Finish.
+	Root() string
+	// Finish marks the batch's snapshots durable; call it after the
+	// filesystem was flushed. Until then, a snapshotter opened after the
+	// batch's holder died removes them (their data may not have reached
+	// the disk), and a snapshot prepared outside a batch on top of one
+	// makes them durable first.
+	Finish() error
+}
+
+type batchKey struct{}
+
+// BeginBatch starts a batch for sn and returns a context under which
+// Prepare and Commit do not sync. Snapshotters without batches return ctx
+// and a batch that does nothing.
+func BeginBatch(ctx context.Context, sn Snapshotter) (context.Context, Batch, error) {
+	b, ok := sn.(interface{ BeginBatch() (Batch, error) })
+	if !ok {
+		return ctx, noBatch{}, nil
+	}
+	batch, err := b.BeginBatch()
+	if err != nil {
+		return ctx, nil, err
+	}
+	return context.WithValue(ctx, batchKey{}, batch), batch, nil
+}
+
+// BatchOf returns the batch of ctx, or nil.
+func BatchOf(ctx context.Context) Batch {
+	b, _ := ctx.Value(batchKey{}).(Batch)
+	return b
+}
+
+type noBatch struct{}
+
+func (noBatch) Root() string  { return "" }
+func (noBatch) Finish() error { return nil }
+
+// CanReparent reports whether sn supports Reparent.
+func CanReparent(sn Snapshotter) bool {
+	r, ok := sn.(interface{ CanReparent() bool })
+	return ok && r.CanReparent()
+}
+
+// Reparent makes the active snapshot key, on which nothing is built, a
+// child of the committed snapshot parent: a layer can be unpacked before
+// the layers below it are known (its directories that the layer does
+// not describe are then fixed with archive.FixImplicitDirs). Only
+// snapshotters whose snapshots do not contain their parents (overlay)
+// support it.
+func Reparent(ctx context.Context, sn Snapshotter, key, parent string) error {
+	r, ok := sn.(interface {
+		Reparent(ctx context.Context, key, parent string) error
+	})
+	if !ok || !CanReparent(sn) {
+		return fmt.Errorf("reparent %q: not supported by this snapshotter: %w", key, ErrFailedPrecondition)
+	}
+	return r.Reparent(ctx, key, parent)
+}

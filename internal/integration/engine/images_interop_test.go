@@ -225,6 +225,14 @@ func TestImageLoadKilledDaemon(t *testing.T) {
 		t.Fatalf("an image exists after its load was killed: %s", r)
 	}
 	checkBlobs(t, e)
+	// The daemon removed the layers the killed load was unpacking.
+	meta, err := os.ReadFile(filepath.Join(e.dataRoot, "snapshots", "overlay", "metadata.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(meta), "extract-") {
+		t.Fatalf("half-unpacked layers left after a restart: %s", meta)
+	}
 	if out := e.must(berthCLI, "load", "-i", archive); out != "Loaded image: "+name {
 		t.Fatalf("load again: %q", out)
 	}

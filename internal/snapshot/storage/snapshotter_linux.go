@@ -53,6 +53,9 @@ func New(root string, driver Driver) (*Snapshotter, error) {
 		return nil, fmt.Errorf("create snapshots dir: %w", err)
 	}
 	s := &Snapshotter{root: root, store: store, driver: driver}
+	if err := s.recoverBatches(); err != nil {
+		return nil, err
+	}
 	if err := s.removeOrphans(); err != nil {
 		return nil, err
 	}
@@ -96,7 +99,8 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 	}
 	var rec *Record
 	var parents []string
-	err := s.store.Update(func(db *DB) error {
+	batch := s.batchOf(ctx)
+	err := s.store.update(batch == nil, func(db *DB) error {
 		if _, ok := db.Snapshots[key]; ok {
 			return fmt.Errorf("snapshot %q: %w", key, snapshot.ErrAlreadyExists)
 		}
@@ -107,6 +111,13 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 			}
 			if p.Kind != snapshot.KindCommitted {
 				return fmt.Errorf("parent %q is %v, not committed: %w", parent, p.Kind, snapshot.ErrFailedPrecondition)
+			}
+			if batch == nil && db.chainUnsynced(parent) {
+				// Nothing outside a batch is built on data that may
+				// not be on disk yet.
+				if err := s.makeDurable(db); err != nil {
+					return err
+				}
 			}
 			if parents, err = db.ParentIDs(parent); err != nil {
 				return err
@@ -157,7 +168,8 @@ func (s *Snapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, er
 
 // Commit implements snapshot.Snapshotter.
 func (s *Snapshotter) Commit(ctx context.Context, name, key string, labels map[string]string) error {
-	err := s.store.Update(func(db *DB) error {
+	batch := s.batchOf(ctx)
+	err := s.store.update(batch == nil, func(db *DB) error {
 		rec, err := db.Get(key)
 		if err != nil {
 			return err
@@ -177,9 +189,14 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, labels map[s
 		}
 		// The layer's data reaches the disk before the metadata says it
 		// is committed, so a machine crash cannot leave a committed
-		// snapshot with missing contents.
-		if err := syncFS(FSDir(s.root, rec.ID)); err != nil {
-			return err
+		// snapshot with missing contents; in a batch, the record says
+		// so until the batch's one flush (see Batch).
+		if batch == nil {
+			if err := syncFS(FSDir(s.root, rec.ID)); err != nil {
+				return err
+			}
+		} else {
+			rec.Batch = batch.id
 		}
 		rec.Kind = snapshot.KindCommitted
 		rec.Updated = time.Now().UTC()
@@ -234,7 +251,7 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, er
 // Remove implements snapshot.Snapshotter.
 func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 	var id string
-	err := s.store.Update(func(db *DB) error {
+	err := s.store.update(s.batchOf(ctx) == nil, func(db *DB) error {
 		rec, err := db.Get(key)
 		if err != nil {
 			return err
@@ -388,4 +405,50 @@ func (s *Snapshotter) ParentDir(ctx context.Context, key string) (string, error)
 		return "", fmt.Errorf("parent dir of %q: %w", key, err)
 	}
 	return dir, nil
+}
+
+// CanReparent reports whether Reparent works: with overlay, a snapshot's
+// directory holds its own layer only, so its parents can change.
+func (s *Snapshotter) CanReparent() bool { return s.driver.Overlay() }
+
+// Reparent makes the active snapshot key, which nothing is built on, a
+// child of the committed snapshot parent (see snapshot.Reparent).
+func (s *Snapshotter) Reparent(ctx context.Context, key, parent string) error {
+	if !s.driver.Overlay() {
+		return fmt.Errorf("reparent %q: snapshots of this snapshotter hold their parents: %w", key, snapshot.ErrFailedPrecondition)
+	}
+	batch := s.batchOf(ctx)
+	err := s.store.update(batch == nil, func(db *DB) error {
+		rec, err := db.Get(key)
+		if err != nil {
+			return err
+		}
+		if rec.Kind != snapshot.KindActive {
+			return fmt.Errorf("snapshot %q is %v, not active: %w", key, rec.Kind, snapshot.ErrFailedPrecondition)
+		}
+		if db.HasChildren(key) {
+			return fmt.Errorf("snapshot %q has children: %w", key, snapshot.ErrFailedPrecondition)
+		}
+		if parent != "" {
+			p, err := db.Get(parent)
+			if err != nil {
+				return fmt.Errorf("parent: %w", err)
+			}
+			if p.Kind != snapshot.KindCommitted {
+				return fmt.Errorf("parent %q is %v, not committed: %w", parent, p.Kind, snapshot.ErrFailedPrecondition)
+			}
+			if batch == nil && db.chainUnsynced(parent) {
+				if err := s.makeDurable(db); err != nil {
+					return err
+				}
+			}
+		}
+		rec.Parent = parent
+		rec.Updated = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reparent %q: %w", key, err)
+	}
+	return nil
 }

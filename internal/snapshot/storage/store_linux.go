@@ -34,6 +34,9 @@ type Record struct {
 	// Usage of a committed snapshot, measured at commit.
 	Size   int64 `json:"size,omitempty"`
 	Inodes int64 `json:"inodes,omitempty"`
+	// Batch is the ID of the batch that committed it, until the batch
+	// finished (see Batch).
+	Batch string `json:"batch,omitempty"`
 }
 
 // DB is the whole metadata: every snapshot by key or name.
@@ -140,8 +143,8 @@ func (s *Store) read() (*DB, error) {
 }
 
 // write replaces the metadata file atomically: temp file, fsync, rename,
-// fsync of the directory.
-func (s *Store) write(db *DB) error {
+// fsync of the directory (without sync, only the rename: in a batch).
+func (s *Store) write(db *DB, sync bool) error {
 	b, err := json.MarshalIndent(db, "", "\t")
 	if err != nil {
 		return fmt.Errorf("encode snapshot metadata: %w", err)
@@ -155,15 +158,20 @@ func (s *Store) write(db *DB) error {
 		tmp.Close()
 		return fmt.Errorf("write snapshot metadata: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync snapshot metadata: %w", err)
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return fmt.Errorf("sync snapshot metadata: %w", err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write snapshot metadata: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), filepath.Join(s.root, metadataFile)); err != nil {
 		return fmt.Errorf("replace snapshot metadata: %w", err)
+	}
+	if !sync {
+		return nil
 	}
 	d, err := os.Open(s.root)
 	if err != nil {
@@ -190,9 +198,14 @@ func (s *Store) View(fn func(db *DB) error) error {
 	return fn(db)
 }
 
+// errNoChange from an Update function stores nothing and is not an error.
+var errNoChange = errors.New("no change")
+
 // Update runs fn on the metadata under an exclusive lock and stores the
-// result if fn succeeds.
-func (s *Store) Update(fn func(db *DB) error) error {
+// result (durably) if fn succeeds.
+func (s *Store) Update(fn func(db *DB) error) error { return s.update(true, fn) }
+
+func (s *Store) update(sync bool, fn func(db *DB) error) error {
 	unlock, err := s.lock(unix.LOCK_EX)
 	if err != nil {
 		return err
@@ -203,9 +216,12 @@ func (s *Store) Update(fn func(db *DB) error) error {
 		return err
 	}
 	if err := fn(db); err != nil {
+		if errors.Is(err, errNoChange) {
+			return nil
+		}
 		return err
 	}
-	return s.write(db)
+	return s.write(db, sync)
 }
 
 // Exclusive runs fn on the metadata under an exclusive lock without

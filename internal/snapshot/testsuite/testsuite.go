@@ -47,6 +47,7 @@ func Run(t *testing.T, newSnapshotter func(t *testing.T, root string) snapshot.S
 		{"Reopen", testReopen},
 		{"ConcurrentInstances", testConcurrentInstances},
 		{"ReadOnlyMounts", testReadOnlyMounts},
+		{"Reparent", testReparent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -789,5 +790,53 @@ func testReadOnlyMounts(t *testing.T, newSnapshotter NewFunc) {
 		if _, err := os.Stat(filepath.Join(dir, "etc/new")); err == nil {
 			t.Errorf("parent dir has the child's new file")
 		}
+	}
+}
+
+// testReparent: a layer unpacked into a parentless snapshot and then
+// given its parent shows the parent's files under its own.
+func testReparent(t *testing.T, newSnapshotter NewFunc) {
+	ctx := context.Background()
+	s, _ := open(t, newSnapshotter)
+	commitLayer(t, s, "base", "", entry{"etc/", ""}, entry{"etc/base", "base"})
+	if _, err := s.Prepare(ctx, "early", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if !snapshot.CanReparent(s) {
+		if err := snapshot.Reparent(ctx, s, "early", "base"); !errors.Is(err, snapshot.ErrFailedPrecondition) {
+			t.Fatalf("Reparent where unsupported: %v", err)
+		}
+		return
+	}
+	dir, _, err := s.UpperDir(ctx, "early")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "etc/early"), "early")
+	if err := snapshot.Reparent(ctx, s, "early", "base"); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Stat(ctx, "early"); err != nil || info.Parent != "base" {
+		t.Fatalf("Stat after Reparent: %+v, %v", info, err)
+	}
+	if err := s.Commit(ctx, "layer2", "early", nil); err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := s.View(ctx, "view", "layer2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := mountAt(t, mounts)
+	if got := listDir(t, filepath.Join(view, "etc")); fmt.Sprint(got) != "[base early]" {
+		t.Errorf("etc after reparenting: %v", got)
+	}
+	if err := snapshot.Reparent(ctx, s, "layer2", ""); !errors.Is(err, snapshot.ErrFailedPrecondition) {
+		t.Errorf("Reparent of a committed snapshot: %v", err)
+	}
+	if _, err := s.Prepare(ctx, "child-holder", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := snapshot.Reparent(ctx, s, "child-holder", "missing"); !errors.Is(err, snapshot.ErrNotFound) {
+		t.Errorf("Reparent onto a missing parent: %v", err)
 	}
 }
