@@ -194,6 +194,22 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 		}
 		e.must(k, "rm", c)
 		e.must(k, "rmi", imp, name("stdin")+":v1")
+
+		// A running container is paused while its changes are read, and
+		// runs on afterwards.
+		live := name("live")
+		e.must(k, "run", "-d", "--name", live, img, "sh", "-c", "echo live > /live; sleep 100")
+		eventually(t, "the running container's file", func() bool { return e.run(k, "", "exec", live, "test", "-f", "/live").code == 0 })
+		liveImg := name("live") + ":v1"
+		e.must(k, "commit", live, liveImg)
+		if out := e.must(k, "inspect", "--format", "{{.State.Status}}", live); out != "running" {
+			t.Fatalf("container after commit: %q", out)
+		}
+		if out := e.must(k, "run", "--rm", liveImg, "cat", "/live"); out != "live" {
+			t.Fatalf("image committed from a running container: %q", out)
+		}
+		e.must(k, "rm", "-f", live)
+		e.must(k, "rmi", liveImg)
 	})
 
 	t.Run("rmi of an image in use", func(t *testing.T) {
