@@ -55,6 +55,13 @@ func (s *Store) Commit(ctx context.Context, parent string, layer io.Reader, opts
 		man.Layers = r.Manifest.Layers
 	} else {
 		p := platform.Host()
+		if p.Architecture == "amd64" {
+			// x86-64 levels say what a binary needs; a filesystem made
+			// here is not known to need more than the baseline (Docker
+			// sets none either), and the image stays the same on every
+			// amd64 machine.
+			p.Variant = ""
+		}
 		if opts.Platform != nil {
 			p = platform.Normalize(*opts.Platform)
 		}

@@ -40,8 +40,8 @@ func (s *Service) Prune(ctx context.Context, filters map[string][]string) (image
 			return imagetypes.PruneReport{}, errdefs.InvalidArgumentf("invalid filter '%s'", k)
 		}
 	}
-	removeMu.Lock()
-	defer removeMu.Unlock()
+	s.removeMu.Lock()
+	defer s.removeMu.Unlock()
 	d := &deleter{s: s, ctx: ctx, out: []imagetypes.DeleteResponse{}}
 	if err := d.load(); err != nil {
 		return imagetypes.PruneReport{}, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	eventtypes "github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
@@ -18,10 +17,6 @@ import (
 	"github.com/berth-project/berth/internal/image/reference"
 	"github.com/berth-project/berth/internal/snapshot"
 )
-
-// removeMu serialises removals and prunes of this daemon, so that the
-// checks for conflicts and the deletions they allow do not interleave.
-var removeMu sync.Mutex
 
 // RemoveOptions are the parameters of DELETE /images/{name}.
 type RemoveOptions struct {
@@ -36,8 +31,8 @@ type RemoveOptions struct {
 // running one always (then only the name goes). The image's blobs and
 // layers are freed when nothing else needs them.
 func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) ([]imagetypes.DeleteResponse, error) {
-	removeMu.Lock()
-	defer removeMu.Unlock()
+	s.removeMu.Lock()
+	defer s.removeMu.Unlock()
 	img, r, err := s.lookup(ctx, ref)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/moby/moby/api/types/build"
 	eventtypes "github.com/moby/moby/api/types/events"
@@ -60,6 +61,9 @@ type Service struct {
 	volumes    VolumeUsage
 	containers Containers
 	buildCache BuildCache
+	// removeMu serialises removals and prunes, so that the checks for
+	// conflicts and the deletions they allow do not interleave.
+	removeMu sync.Mutex
 }
 
 // New returns the service. SetContainers must be called before the
