@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-project/berth/internal/cli"
 	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/network/dns"
 	registrycli "github.com/berth-project/berth/internal/registry/cli"
 	"github.com/berth-project/berth/internal/runtime"
 	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
@@ -31,6 +32,8 @@ func main() {
 			os.Exit(shim.Main(args[1:]))
 		case "registry":
 			os.Exit(registrycli.Main(args[1:]))
+		case "dns-resolver":
+			os.Exit(dns.Main(args[1:]))
 		default:
 			os.Exit(cli.Main(args))
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/cli/container"
 	"github.com/berth-project/berth/internal/cli/image"
+	"github.com/berth-project/berth/internal/cli/network"
 	registrycmd "github.com/berth-project/berth/internal/cli/registry"
 	"github.com/berth-project/berth/internal/cli/system"
 	"github.com/berth-project/berth/internal/cli/volume"
@@ -86,7 +87,7 @@ func newRoot(cli *command.CLI) *cobra.Command {
 	ctr.AddCommand(image.ContainerCommands(cli)...)
 	img := image.NewCommand(cli)
 	img.AddCommand(registrycmd.ImageCommands(cli)...)
-	root.AddCommand(ctr, img, volume.NewCommand(cli), system.NewCommand(cli),
+	root.AddCommand(ctr, img, volume.NewCommand(cli), network.NewCommand(cli), system.NewCommand(cli),
 		system.NewVersionCommand(cli), system.NewInfoCommand(cli), system.NewEventsCommand(cli),
 		system.NewInspectCommand(cli))
 	root.AddCommand(builder.NewBuildCommand(cli), builder.NewBuilderCommand(cli))

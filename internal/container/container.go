@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 )
 
 // Container is one container's record, as the daemon stores it.
@@ -32,6 +33,13 @@ type Container struct {
 	// Dir is the container's directory: bundle, log, shim state.
 	Dir     string
 	LogPath string
+	// Networks are the container's endpoints by network name: what was
+	// asked at create or connect, plus the address and devices while it
+	// runs. Ports are its published ports and SandboxKey its network
+	// namespace file while it runs.
+	Networks   map[string]*network.EndpointSettings `json:",omitempty"`
+	Ports      network.PortMap                      `json:",omitempty"`
+	SandboxKey string                               `json:",omitempty"`
 }
 
 // Summary returns the container's status line as `docker ps` prints it.

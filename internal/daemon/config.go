@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/berth-project/berth/internal/network/ipam"
 )
 
 // Defaults.
@@ -34,6 +37,8 @@ type Config struct {
 	CgroupParent string
 	// Runtimes maps extra runtime names to binaries (--add-runtime N=PATH).
 	Runtimes map[string]string
+	// Network is the networking configuration.
+	Network NetworkConfig
 	// InsecureRegistries may be reached over plain HTTP or unverified TLS
 	// (host[:port] or CIDR; loopback always may). RegistryMirrors are
 	// tried before Docker Hub. From flags and the config file.
@@ -68,6 +73,24 @@ func loadConfigFile(cfg *Config, path string, explicit bool) error {
 	return nil
 }
 
+// NetworkConfig holds the daemon's networking flags. Every name, address
+// and port berth takes on the host can be set, so that daemons (tests)
+// run side by side.
+type NetworkConfig struct {
+	// BIP is the default bridge's gateway/prefix (--bip).
+	BIP netip.Prefix
+	// Pools are the default address pools (--default-address-pool).
+	Pools []ipam.AddressPool
+	// BridgePrefix starts every link name (--bridge-prefix).
+	BridgePrefix string
+	// Table is the nftables table (--nft-table).
+	Table string
+	// DNSPort is the resolver's port (--dns-port, 0: any free one).
+	DNSPort uint16
+	// MTU of bridges and veths (--mtu, 0: the kernel's).
+	MTU int
+}
+
 // DefaultRuntimeName is "berth", or $BERTH_DEFAULT_RUNTIME when set.
 func DefaultRuntimeName() string {
 	if v := os.Getenv("BERTH_DEFAULT_RUNTIME"); v != "" {
@@ -86,6 +109,14 @@ func parseFlags(args []string) (*Config, error) {
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "/berth", "parent cgroup of containers")
 	var extra []string
 	fs.StringArrayVar(&extra, "add-runtime", nil, "register a runtime NAME=PATH")
+	var bip string
+	var pools []string
+	fs.StringVar(&bip, "bip", "", "address and prefix of the default bridge (e.g. 172.18.0.1/16)")
+	fs.StringArrayVar(&pools, "default-address-pool", nil, "pool of default subnets: base=CIDR,size=N")
+	fs.StringVar(&cfg.Network.BridgePrefix, "bridge-prefix", "berth", "start of the names of the bridges and veths berth makes")
+	fs.StringVar(&cfg.Network.Table, "nft-table", "berth", "nftables table (family inet) of berth's rules")
+	fs.Uint16Var(&cfg.Network.DNSPort, "dns-port", 0, "port of the resolver of container names (0: any free port)")
+	fs.IntVar(&cfg.Network.MTU, "mtu", 0, "MTU of bridges and veths (0: the kernel's default)")
 	fs.StringArrayVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS")
 	fs.StringArrayVar(&cfg.RegistryMirrors, "registry-mirror", nil, "registry mirror URL tried before Docker Hub")
 	configFile := fs.String("config-file", DefaultConfigFile, "daemon configuration file (insecure-registries, registry-mirrors)")
@@ -103,6 +134,23 @@ func parseFlags(args []string) (*Config, error) {
 	}
 	if err := loadConfigFile(cfg, *configFile, fs.Changed("config-file")); err != nil {
 		return nil, err
+	}
+	if bip != "" {
+		p, err := netip.ParsePrefix(bip)
+		if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
+			return nil, fmt.Errorf("invalid --bip %q: want an IPv4 address/prefix", bip)
+		}
+		cfg.Network.BIP = p
+	}
+	for _, s := range pools {
+		p, err := ipam.ParseAddressPool(s)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Network.Pools = append(cfg.Network.Pools, p)
+	}
+	if n := len(cfg.Network.BridgePrefix); n == 0 || n > 8 {
+		return nil, fmt.Errorf("invalid --bridge-prefix %q: 1 to 8 characters", cfg.Network.BridgePrefix)
 	}
 	for _, r := range extra {
 		name, path, ok := strings.Cut(r, "=")

@@ -21,13 +21,16 @@ import (
 	buildrouter "github.com/berth-project/berth/internal/apiserver/router/build"
 	containersrouter "github.com/berth-project/berth/internal/apiserver/router/containers"
 	imagesrouter "github.com/berth-project/berth/internal/apiserver/router/images"
+	networksrouter "github.com/berth-project/berth/internal/apiserver/router/networks"
 	registryrouter "github.com/berth-project/berth/internal/apiserver/router/registry"
 	systemrouter "github.com/berth-project/berth/internal/apiserver/router/system"
 	volumesrouter "github.com/berth-project/berth/internal/apiserver/router/volumes"
 	crec "github.com/berth-project/berth/internal/container"
 	engine "github.com/berth-project/berth/internal/engine/containers"
 	"github.com/berth-project/berth/internal/engine/events"
+	"github.com/berth-project/berth/internal/engine/networks"
 	"github.com/berth-project/berth/internal/engine/volumes"
+	nrec "github.com/berth-project/berth/internal/network"
 	vrec "github.com/berth-project/berth/internal/volume"
 )
 
@@ -105,6 +108,28 @@ func Run(ctx context.Context, cfg *Config) error {
 	if _, ok := runtimes[cfg.DefaultRuntime]; !ok && !filepath.IsAbs(cfg.DefaultRuntime) {
 		return fmt.Errorf("default runtime %q not found", cfg.DefaultRuntime)
 	}
+	nstore, err := nrec.OpenStore(db)
+	if err != nil {
+		return err
+	}
+	nets, err := networks.New(networks.Config{
+		ExecRoot:      cfg.ExecRoot,
+		BridgePrefix:  cfg.Network.BridgePrefix,
+		Table:         cfg.Network.Table,
+		DefaultBridge: cfg.Network.BIP,
+		Pools:         cfg.Network.Pools,
+		DNSPort:       cfg.Network.DNSPort,
+		ResolverArgv:  []string{self, "dns-resolver"},
+		MTU:           cfg.Network.MTU,
+		Events:        bus,
+	}, nstore, cstore)
+	if err != nil {
+		return err
+	}
+	if err := nets.Start(ctx); err != nil {
+		return fmt.Errorf("networking: %w", err)
+	}
+	defer nets.Close()
 	svc := engine.New(engine.Config{
 		Root:           filepath.Join(cfg.DataRoot, "containers"),
 		ExecRoot:       cfg.ExecRoot,
@@ -115,6 +140,7 @@ func Run(ctx context.Context, cfg *Config) error {
 		Events:         bus,
 		LogMaxSize:     engine.DefaultLogMaxSize,
 		LogMaxFiles:    engine.DefaultLogMaxFiles,
+		Network:        nets,
 	}, cstore, images, vols)
 	defer svc.Close()
 	images.SetContainers(svc)
@@ -132,6 +158,7 @@ func Run(ctx context.Context, cfg *Config) error {
 		systemrouter.New(&systemBackend{cfg: cfg, events: bus, containers: svc, runtimes: runtimes, images: countImages(images.Store())}),
 		containersrouter.New(svc),
 		volumesrouter.New(vols),
+		networksrouter.New(nets, svc),
 		imagesrouter.New(images, dist, dist),
 		buildrouter.New(builder),
 		registryrouter.New(dist),

@@ -28,19 +28,42 @@ func WithCgroupsPath(path string) SpecOpt {
 	}
 }
 
-// WithNetworkMode sets up the network namespace for "none" (a private, empty
-// namespace), "host" (the host's) or "default"/"" (treated as none until
-// bridge networking exists).
+// WithNetworkMode sets up the network namespace: the host's for "host",
+// else one of the container's own (empty for "none"; made and joined by
+// path, see WithNetNS, for bridge networks and container:<id>). In a
+// namespace of its own a container may bind low ports and ping without
+// privileges, as with Docker.
 func WithNetworkMode(mode container.NetworkMode) SpecOpt {
 	return func(s *specs.Spec) error {
-		switch {
-		case mode.IsHost():
+		if mode.IsContainer() && mode.ConnectedContainer() == "" {
+			return errdefs.InvalidArgumentf("invalid network mode: invalid container format container:<name|id>")
+		}
+		if mode.IsHost() {
 			removeNamespace(s, specs.NetworkNamespace)
 			removeNamespace(s, specs.UTSNamespace)
 			s.Hostname = ""
-		case mode.IsNone(), mode == "", mode.IsDefault(), mode.IsBridge():
-		default:
-			return errdefs.InvalidArgumentf("network mode %q is not supported", mode)
+			return nil
+		}
+		if s.Linux.Sysctl == nil {
+			s.Linux.Sysctl = map[string]string{}
+		}
+		s.Linux.Sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
+		s.Linux.Sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
+		return nil
+	}
+}
+
+// WithNetNS makes the container join the network namespace at path
+// ("" keeps a new one).
+func WithNetNS(path string) SpecOpt {
+	return func(s *specs.Spec) error {
+		if path == "" {
+			return nil
+		}
+		for i, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = path
+			}
 		}
 		return nil
 	}

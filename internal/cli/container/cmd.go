@@ -36,5 +36,6 @@ func commands(cli *command.CLI) []*cobra.Command {
 		newInspectCommand(cli), newLogsCommand(cli), newWaitCommand(cli), newExecCommand(cli),
 		newPauseCommand(cli), newUnpauseCommand(cli), newTopCommand(cli), newRenameCommand(cli),
 		newCpCommand(cli), newAttachCommand(cli), newStatsCommand(cli), newUpdateCommand(cli),
+		newPortCommand(cli),
 	}
 }

@@ -36,6 +36,10 @@ func create(ctx context.Context, cli *command.CLI, o *createOptions, args []stri
 	if err != nil {
 		return "", err
 	}
+	nc, err := o.net.apply(cfg, hc)
+	if err != nil {
+		return "", err
+	}
 	if o.tty {
 		if f, ok := cli.StdinFile(); ok && term.IsTerminal(int(f.Fd())) {
 			if w, h, err := term.GetSize(int(f.Fd())); err == nil {
@@ -47,7 +51,7 @@ func create(ctx context.Context, cli *command.CLI, o *createOptions, args []stri
 	if err != nil {
 		return "", statusErr(125, err.Error())
 	}
-	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: o.name})
+	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: o.name})
 	if err != nil {
 		if command.IsNotFound(err) {
 			fmt.Fprintf(cli.Err, "Unable to find image '%s' locally\n", args[0])

@@ -122,7 +122,7 @@ func (r psRow) RunningFor() string {
 }
 func (r psRow) Status() string { return r.s.Status }
 func (r psRow) State() string  { return string(r.s.State) }
-func (r psRow) Ports() string  { return "" }
+func (r psRow) Ports() string  { return portsColumn(r.s.Ports) }
 func (r psRow) Size() string   { return "0B" }
 func (r psRow) Names() string {
 	var names []string

@@ -17,22 +17,23 @@ import (
 
 // createOptions are the flags of run and create.
 type createOptions struct {
-	name, workdir, user, hostname, network, restart, runtime, stopSignal string
-	ipc, pid, logDriver, memory, memorySwap, memoryReservation, cpus     string
-	cpusetCpus, shmSize                                                  string
-	entrypoint                                                           *string
-	env, envFile, labels, volumes, mounts, tmpfs, capAdd, capDrop        []string
-	securityOpt, ulimits, sysctls, logOpts, extraHosts                   []string
-	interactive, tty, rm, readOnly, privileged, init                     bool
-	pidsLimit                                                            int64
-	cpuShares                                                            int64
-	stopTimeout                                                          int
-	healthCmd                                                            string
-	healthInterval, healthTimeout, healthStartPeriod, healthStartInt     time.Duration
-	healthRetries                                                        int
-	noHealthcheck                                                        bool
-	devices, volumesFrom                                                 []string
-	flags                                                                *pflag.FlagSet
+	name, workdir, user, hostname, restart, runtime, stopSignal      string
+	ipc, pid, logDriver, memory, memorySwap, memoryReservation, cpus string
+	cpusetCpus, shmSize                                              string
+	entrypoint                                                       *string
+	env, envFile, labels, volumes, mounts, tmpfs, capAdd, capDrop    []string
+	securityOpt, ulimits, sysctls, logOpts, extraHosts               []string
+	interactive, tty, rm, readOnly, privileged, init                 bool
+	pidsLimit                                                        int64
+	cpuShares                                                        int64
+	stopTimeout                                                      int
+	healthCmd                                                        string
+	healthInterval, healthTimeout, healthStartPeriod, healthStartInt time.Duration
+	healthRetries                                                    int
+	noHealthcheck                                                    bool
+	devices, volumesFrom                                             []string
+	net                                                              networkOptions
+	flags                                                            *pflag.FlagSet
 }
 
 func addCreateFlags(fs *pflag.FlagSet, o *createOptions) {
@@ -43,9 +44,7 @@ func addCreateFlags(fs *pflag.FlagSet, o *createOptions) {
 	fs.StringVarP(&o.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	fs.Bool("help", false, "Print usage")
 	fs.StringVarP(&o.hostname, "hostname", "h", "", "Container host name")
-	fs.StringVar(&o.network, "network", "", "Connect a container to a network (none, host)")
-	fs.StringVar(&o.network, "net", "", "Connect a container to a network")
-	fs.MarkHidden("net")
+	addNetworkFlags(fs, &o.net)
 	fs.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
 	fs.StringVar(&o.runtime, "runtime", "", "Runtime to use for this container")
 	fs.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
@@ -157,7 +156,6 @@ func (o *createOptions) toConfig(image string, args []string) (*container.Config
 		Runtime:        o.runtime,
 		IpcMode:        container.IpcMode(o.ipc),
 		PidMode:        container.PidMode(o.pid),
-		NetworkMode:    container.NetworkMode(o.network),
 		ExtraHosts:     o.extraHosts,
 		VolumesFrom:    o.volumesFrom,
 	}
@@ -170,9 +168,6 @@ func (o *createOptions) toConfig(image string, args []string) (*container.Config
 			return nil, nil, invalid("invalid argument %q for \"--device\" flag: %v", d, err)
 		}
 		hc.Devices = append(hc.Devices, dm)
-	}
-	if hc.NetworkMode == "" {
-		hc.NetworkMode = "none"
 	}
 	if hc.RestartPolicy, err = parseRestart(o.restart); err != nil {
 		return nil, nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 
 	crec "github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -28,7 +29,7 @@ type CreateResult struct {
 
 // Create makes a container record from the request: the image is
 // resolved and its config merged in, volumes are acquired, nothing runs.
-func (s *Service) Create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig) (CreateResult, error) {
+func (s *Service) Create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (CreateResult, error) {
 	if cfg == nil {
 		return CreateResult{}, errdefs.InvalidArgumentf("config cannot be empty in order to create a container")
 	}
@@ -55,6 +56,16 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 	if err := validateHostConfig(hc); err != nil {
 		return CreateResult{}, err
 	}
+	var endpoints map[string]*network.EndpointSettings
+	var warnings []string
+	if s.cfg.Network != nil {
+		var err error
+		if endpoints, warnings, err = s.cfg.Network.Validate(cfg, hc, nc); err != nil {
+			return CreateResult{}, err
+		}
+	} else if hc.NetworkMode == "" {
+		hc.NetworkMode = "none"
+	}
 	if cfg.Image == "" {
 		return CreateResult{}, errdefs.InvalidArgumentf("no image specified")
 	}
@@ -78,15 +89,11 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
 	}
-	var warnings []string
 	if hc.Init != nil && *hc.Init {
 		warnings = append(warnings, "--init is not supported yet: the command runs as the container's init")
 	}
 	if hc.LogConfig.Type == "local" {
 		warnings = append(warnings, "the local log driver writes the json-file format")
-	}
-	if hc.NetworkMode == "" {
-		hc.NetworkMode = "none"
 	}
 	id := newID()
 	c := &crec.Container{
@@ -102,6 +109,7 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 		Runtime:    rtName,
 		State:      crec.NewState(),
 		Dir:        filepath.Join(s.cfg.Root, id),
+		Networks:   endpoints,
 	}
 	if hc.LogConfig.Type == "json-file" || hc.LogConfig.Type == "local" {
 		c.LogPath = filepath.Join(c.Dir, id+"-json.log")

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 
 	crec "github.com/berth-project/berth/internal/container"
 )
@@ -32,36 +31,26 @@ func (s *Service) inspect(c *crec.Container) container.InspectResponse {
 		cfg.Hostname = c.ID[:12]
 	}
 	return container.InspectResponse{
-		ID:             c.ID,
-		Created:        c.Created.Format(time.RFC3339Nano),
-		Path:           c.Path,
-		Args:           nonNil(c.Args),
-		State:          c.State.API(),
-		Image:          c.ImageID,
-		ResolvConfPath: filepath.Join(c.Dir, "resolv.conf"),
-		HostnamePath:   filepath.Join(c.Dir, "hostname"),
-		HostsPath:      filepath.Join(c.Dir, "hosts"),
-		LogPath:        c.LogPath,
-		Name:           "/" + c.Name,
-		RestartCount:   c.RestartCount,
-		Driver:         "overlay",
-		Platform:       "linux",
-		ExecIDs:        s.execIDs(c.ID),
-		HostConfig:     c.HostConfig,
-		Mounts:         mounts,
-		Config:         &cfg,
-		NetworkSettings: &container.NetworkSettings{
-			Networks: networks(c),
-		},
+		ID:              c.ID,
+		Created:         c.Created.Format(time.RFC3339Nano),
+		Path:            c.Path,
+		Args:            nonNil(c.Args),
+		State:           c.State.API(),
+		Image:           c.ImageID,
+		ResolvConfPath:  filepath.Join(c.Dir, "resolv.conf"),
+		HostnamePath:    filepath.Join(c.Dir, "hostname"),
+		HostsPath:       filepath.Join(c.Dir, "hosts"),
+		LogPath:         c.LogPath,
+		Name:            "/" + c.Name,
+		RestartCount:    c.RestartCount,
+		Driver:          "overlay",
+		Platform:        "linux",
+		ExecIDs:         s.execIDs(c.ID),
+		HostConfig:      c.HostConfig,
+		Mounts:          mounts,
+		Config:          &cfg,
+		NetworkSettings: networkSettings(c),
 	}
-}
-
-func networks(c *crec.Container) map[string]*network.EndpointSettings {
-	mode := string(c.HostConfig.NetworkMode)
-	if mode == "" || mode == "default" {
-		mode = "none"
-	}
-	return map[string]*network.EndpointSettings{mode: {}}
 }
 
 func nonNil(s []string) []string {
@@ -80,13 +69,13 @@ func (s *Service) Summary(c *crec.Container, now time.Time) container.Summary {
 		ImageID: c.ImageID,
 		Command: strings.Join(append([]string{c.Path}, c.Args...), " "),
 		Created: c.Created.Unix(),
-		Ports:   []container.PortSummary{},
+		Ports:   portSummary(c),
 		Labels:  c.Config.Labels,
 		State:   c.State.Status,
 		Status:  c.State.Describe(now),
 		Mounts:  c.Mounts,
 		NetworkSettings: &container.NetworkSettingsSummary{
-			Networks: networks(c),
+			Networks: endpoints(c),
 		},
 	}
 	if sum.Mounts == nil {

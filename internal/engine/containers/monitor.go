@@ -152,6 +152,9 @@ func (s *Service) finish(id string) {
 		st = &shim.State{Status: shim.StatusExited, ExitCode: 137, Error: msg, FinishedAt: time.Now().UTC(), RestartCount: c.RestartCount}
 	}
 	changed := s.applyState(c, st)
+	if s.teardownNetwork(context.Background(), c) {
+		changed = true
+	}
 	if err := s.images.Unmount(context.Background(), c.ID, filepath.Join(c.Dir, "rootfs")); err != nil {
 		log.Printf("container %s: unmount rootfs: %v", id, err)
 	}

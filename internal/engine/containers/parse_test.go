@@ -122,7 +122,7 @@ func TestValidateHostConfig(t *testing.T) {
 		{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyAlways, MaximumRetryCount: 2}},
 		{LogConfig: container.LogConfig{Type: "syslog"}},
 		{Resources: container.Resources{Memory: 1024}},
-		{NetworkMode: "weird"},
+		{NetworkMode: "container:"},
 	}
 	for i, hc := range bad {
 		if err := validateHostConfig(&hc); !errdefs.IsInvalidArgument(err) {

@@ -57,6 +57,7 @@ func (s *Service) cleanup(ctx context.Context, c *crec.Container, removeVolumes 
 		argv := rt.Argv("delete", "--force", c.ID)
 		_ = exec.Command(argv[0], argv[1:]...).Run()
 	}
+	s.teardownNetwork(ctx, c)
 	if err := s.images.Unmount(ctx, c.ID, filepath.Join(c.Dir, "rootfs")); err != nil {
 		return fmt.Errorf("remove %s: %w", c.ID[:12], err)
 	}

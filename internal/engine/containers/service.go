@@ -79,6 +79,8 @@ type Config struct {
 	LogMaxFiles int
 	// Events receives the container events (nil: none are sent).
 	Events *events.Bus
+	// Network sets up containers' networks (nil: only none and host).
+	Network Network
 }
 
 // Service implements the container operations.

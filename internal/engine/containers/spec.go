@@ -18,15 +18,20 @@ import (
 )
 
 // buildSpec makes the OCI spec of c whose root filesystem is at rootfs.
-func (s *Service) buildSpec(c *crec.Container, rootfs string) (*specs.Spec, error) {
+func (s *Service) buildSpec(c *crec.Container, rootfs, netns string) (*specs.Spec, error) {
 	cfg, hc := c.Config, c.HostConfig
 	hostname := cfg.Hostname
 	if hostname == "" {
 		hostname = c.ID[:12]
 	}
-	etc, err := writeEtcFiles(c, hostname)
-	if err != nil {
-		return nil, err
+	var etc []specs.Mount
+	if s.cfg.Network == nil {
+		var err error
+		if etc, err = writeEtcFiles(c, hostname); err != nil {
+			return nil, err
+		}
+	} else {
+		etc = etcMounts(c.Dir)
 	}
 	opts := []oci.SpecOpt{
 		oci.WithRootfs(rootfs, hc.ReadonlyRootfs),
@@ -36,6 +41,7 @@ func (s *Service) buildSpec(c *crec.Container, rootfs string) (*specs.Spec, erro
 		oci.WithHostname(hostname),
 		oci.WithTTY(cfg.Tty),
 		oci.WithNetworkMode(hc.NetworkMode),
+		oci.WithNetNS(netns),
 		oci.WithIPCMode(hc.IpcMode),
 		oci.WithPIDMode(hc.PidMode),
 		oci.WithUser(rootfs, cfg.User),
@@ -159,15 +165,23 @@ func writeEtcFiles(c *crec.Container, hostname string) ([]specs.Mount, error) {
 		{"hosts", hosts, "/etc/hosts"},
 		{"resolv.conf", resolv, "/etc/resolv.conf"},
 	}
-	var mounts []specs.Mount
 	for _, f := range files {
 		p := filepath.Join(c.Dir, f.name)
 		if err := os.WriteFile(p, []byte(f.content), 0o644); err != nil {
 			return nil, fmt.Errorf("write %s: %w", f.name, err)
 		}
-		mounts = append(mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: p, Options: []string{"rbind", "rprivate"}})
 	}
-	return mounts, nil
+	return etcMounts(c.Dir), nil
+}
+
+// etcMounts bind-mounts the container's hostname, hosts and resolv.conf
+// files from its directory.
+func etcMounts(dir string) []specs.Mount {
+	var mounts []specs.Mount
+	for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+		mounts = append(mounts, specs.Mount{Destination: "/etc/" + f, Type: "bind", Source: filepath.Join(dir, f), Options: []string{"rbind", "rprivate"}})
+	}
+	return mounts
 }
 
 // ensureDir creates dir inside rootfs (as Docker does for WORKDIR),

@@ -50,13 +50,17 @@ func (s *Service) startLocked(ctx context.Context, c *crec.Container, restartCou
 			err = s.startFailed(ctx, c, rootfs, err)
 		}
 	}()
+	netns, err := s.setupNetwork(ctx, c)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return fmt.Errorf("create rootfs dir: %w", err)
 	}
 	if err := s.images.Mount(ctx, c.ID, c.ImageID, rootfs); err != nil {
 		return fmt.Errorf("mount rootfs: %w", err)
 	}
-	spec, err := s.buildSpec(c, rootfs)
+	spec, err := s.buildSpec(c, rootfs, netns)
 	if err != nil {
 		return err
 	}
@@ -108,6 +112,7 @@ func (s *Service) startLocked(ctx context.Context, c *crec.Container, restartCou
 func (s *Service) startFailed(ctx context.Context, c *crec.Container, rootfs string, cause error) error {
 	s.failPendingAttaches(c.ID, cause)
 	_ = s.images.Unmount(ctx, c.ID, rootfs)
+	s.teardownNetwork(ctx, c)
 	msg := cause.Error()
 	code := 128
 	var out error = cause

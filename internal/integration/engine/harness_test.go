@@ -21,6 +21,7 @@ import (
 
 	"github.com/berth-project/berth/internal/cli"
 	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/network/dns"
 	registrycli "github.com/berth-project/berth/internal/registry/cli"
 	"github.com/berth-project/berth/internal/runtime"
 	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
@@ -48,6 +49,8 @@ func TestMain(m *testing.M) {
 			os.Exit(daemon.Main(os.Args[2:]))
 		case "shim":
 			os.Exit(shim.Main(os.Args[2:]))
+		case "dns-resolver":
+			os.Exit(dns.Main(os.Args[2:]))
 		case "registry":
 			os.Exit(registrycli.Main(os.Args[2:]))
 		default:
@@ -64,8 +67,11 @@ type env struct {
 	sock         string
 	dataRoot     string
 	cgroupParent string
-	cmd          *exec.Cmd
-	client       *client.Client
+	// net is the daemon's own link prefix, nftables table and address
+	// pool, unique per test daemon.
+	net    netSettings
+	cmd    *exec.Cmd
+	client *client.Client
 }
 
 func requireRoot(t *testing.T) {
@@ -99,6 +105,7 @@ func newEnv(t *testing.T) *env {
 		sock:         filepath.Join(dir, "berth.sock"),
 		dataRoot:     filepath.Join(dir, "data"),
 		cgroupParent: "/berth-test-" + randHex(4),
+		net:          newNetSettings(t),
 	}
 	e.startDaemon()
 	c, err := client.New(client.WithHost("unix://"+e.sock), client.WithAPIVersionNegotiation())
@@ -123,6 +130,7 @@ func (e *env) startDaemon() {
 	defer logf.Close()
 	cmd := exec.Command(exe, "daemon", "-H", "unix://"+e.sock, "--data-root", e.dataRoot,
 		"--exec-root", filepath.Join(e.dir, "run"), "--default-runtime", testRuntime(), "--cgroup-parent", e.cgroupParent)
+	cmd.Args = append(cmd.Args, e.net.flags()...)
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -170,6 +178,13 @@ func (e *env) teardown() {
 				}
 			}
 		}
+		if nets, err := e.client.NetworkList(ctx, client.NetworkListOptions{}); err == nil {
+			for _, n := range nets.Items {
+				if n.Name != "bridge" && n.Name != "host" && n.Name != "none" {
+					e.client.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+				}
+			}
+		}
 		if vols, err := e.client.VolumeList(ctx, client.VolumeListOptions{}); err == nil {
 			for _, v := range vols.Items {
 				e.client.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
@@ -188,6 +203,7 @@ func (e *env) teardown() {
 			<-done
 		}
 	}
+	e.net.cleanup(e.t, filepath.Join(e.dir, "run"))
 	for _, m := range mountsUnder(e.dir) {
 		unix.Unmount(m, unix.MNT_DETACH)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 
 	crec "github.com/berth-project/berth/internal/container"
 	engine "github.com/berth-project/berth/internal/engine/containers"
@@ -13,7 +14,7 @@ import (
 
 // Backend is what the container routes need from the engine.
 type Backend interface {
-	Create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig) (engine.CreateResult, error)
+	Create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (engine.CreateResult, error)
 	Get(ref string) (*crec.Container, error)
 	Inspect(ctx context.Context, ref string) (container.InspectResponse, error)
 	ListSummaries(ctx context.Context, opts engine.ListOptions) ([]container.Summary, error)

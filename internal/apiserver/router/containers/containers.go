@@ -62,7 +62,7 @@ func (rt *Router) create(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if req.Config == nil {
 		return errdefs.InvalidArgumentf("config cannot be empty in order to create a container")
 	}
-	res, err := rt.b.Create(ctx, r.URL.Query().Get("name"), req.Config, req.HostConfig)
+	res, err := rt.b.Create(ctx, r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
 	if err != nil {
 		return err
 	}
