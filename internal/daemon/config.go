@@ -91,6 +91,14 @@ type NetworkConfig struct {
 	MTU int
 }
 
+// envOr is $name, or def when it is unset.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 // DefaultRuntimeName is "berth", or $BERTH_DEFAULT_RUNTIME when set.
 func DefaultRuntimeName() string {
 	if v := os.Getenv("BERTH_DEFAULT_RUNTIME"); v != "" {
@@ -113,8 +121,8 @@ func parseFlags(args []string) (*Config, error) {
 	var pools []string
 	fs.StringVar(&bip, "bip", "", "address and prefix of the default bridge (e.g. 172.18.0.1/16)")
 	fs.StringArrayVar(&pools, "default-address-pool", nil, "pool of default subnets: base=CIDR,size=N")
-	fs.StringVar(&cfg.Network.BridgePrefix, "bridge-prefix", "berth", "start of the names of the bridges and veths berth makes")
-	fs.StringVar(&cfg.Network.Table, "nft-table", "berth", "nftables table (family inet) of berth's rules")
+	fs.StringVar(&cfg.Network.BridgePrefix, "bridge-prefix", envOr("BERTH_BRIDGE_PREFIX", "berth"), "start of the names of the bridges and veths berth makes ($BERTH_BRIDGE_PREFIX)")
+	fs.StringVar(&cfg.Network.Table, "nft-table", envOr("BERTH_NFT_TABLE", "berth"), "nftables table (family inet) of berth's rules ($BERTH_NFT_TABLE)")
 	fs.Uint16Var(&cfg.Network.DNSPort, "dns-port", 0, "port of the resolver of container names (0: any free port)")
 	fs.IntVar(&cfg.Network.MTU, "mtu", 0, "MTU of bridges and veths (0: the kernel's default)")
 	fs.StringArrayVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS")
@@ -141,6 +149,9 @@ func parseFlags(args []string) (*Config, error) {
 			return nil, fmt.Errorf("invalid --bip %q: want an IPv4 address/prefix", bip)
 		}
 		cfg.Network.BIP = p
+	}
+	if len(pools) == 0 && os.Getenv("BERTH_DEFAULT_ADDRESS_POOL") != "" {
+		pools = []string{os.Getenv("BERTH_DEFAULT_ADDRESS_POOL")}
 	}
 	for _, s := range pools {
 		p, err := ipam.ParseAddressPool(s)

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"sort"
@@ -81,6 +82,8 @@ type Service struct {
 	pending  sync.WaitGroup                  // background veth deletions
 	dns      resolver
 
+	claims []net.Listener // see claimNames
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
@@ -126,6 +129,9 @@ func (s *Service) Close() {
 	}
 	s.ports = map[string]*portmap.Reservation{}
 	s.mu.Unlock()
+	for _, l := range s.claims {
+		l.Close()
+	}
 }
 
 func (s *Service) stateDir() string           { return filepath.Join(s.cfg.ExecRoot, "network") }
@@ -174,6 +180,9 @@ func (s *Service) emit(action eventtypes.Action, n *network.Network, extra map[s
 // checking, every two seconds, that other tools' forward chains still
 // accept berth's traffic and that the resolver runs.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.claimNames(); err != nil {
+		return err
+	}
 	if err := bridge.PrivateDir(s.netnsDir()); err != nil {
 		return err
 	}
@@ -250,6 +259,24 @@ func (s *Service) Start(ctx context.Context) error {
 	s.guard()
 	s.loops.Add(1)
 	go s.guardLoop()
+	return nil
+}
+
+// claimNames makes sure no other daemon on the host uses this daemon's
+// nftables table or link prefix (it would delete this one's rules and
+// links as strays). The claims are abstract unix sockets: the kernel
+// releases them when the daemon exits, however it exits.
+func (s *Service) claimNames() error {
+	for _, c := range []struct{ name, what, flag string }{
+		{"@berth-nft-table/" + s.cfg.Table, "nftables table " + s.cfg.Table, "--nft-table"},
+		{"@berth-link-prefix/" + s.cfg.BridgePrefix, "link prefix " + s.cfg.BridgePrefix, "--bridge-prefix"},
+	} {
+		l, err := net.Listen("unix", c.name)
+		if err != nil {
+			return fmt.Errorf("another berth daemon uses the %s (choose another with %s): %w", c.what, c.flag, err)
+		}
+		s.claims = append(s.claims, l)
+	}
 	return nil
 }
 

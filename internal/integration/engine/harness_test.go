@@ -130,7 +130,7 @@ func (e *env) startDaemon() {
 	defer logf.Close()
 	cmd := exec.Command(exe, "daemon", "-H", "unix://"+e.sock, "--data-root", e.dataRoot,
 		"--exec-root", filepath.Join(e.dir, "run"), "--default-runtime", testRuntime(), "--cgroup-parent", e.cgroupParent)
-	cmd.Args = append(cmd.Args, e.net.flags()...)
+	cmd.Args = append(cmd.Args, e.net.Flags()...)
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -203,7 +203,7 @@ func (e *env) teardown() {
 			<-done
 		}
 	}
-	e.net.cleanup(e.t, filepath.Join(e.dir, "run"))
+	e.net.Cleanup(e.t, filepath.Join(e.dir, "run"))
 	for _, m := range mountsUnder(e.dir) {
 		unix.Unmount(m, unix.MNT_DETACH)
 	}

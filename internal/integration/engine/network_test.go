@@ -29,11 +29,11 @@ import (
 // port 7 and answers "outside <client address>".
 func (e *env) outside(t *testing.T) string {
 	t.Helper()
-	a := e.net.pool.Addr().As4()
+	a := e.net.Pool.Addr().As4()
 	a[2] = 255
 	a[3] = 1
 	gw := netip.PrefixFrom(netip.AddrFrom4(a), 24)
-	name := e.net.prefix + "o" + randHex(2)
+	name := e.net.Prefix + "o" + randHex(2)
 	idx, err := bridge.Ensure(name, gw, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func (e *env) outside(t *testing.T) string {
 	a[3] = 2
 	ip := netip.AddrFrom4(a)
 	path := filepath.Join(t.TempDir(), "outside")
-	host := e.net.prefix + "o" + randHex(2)
+	host := e.net.Prefix + "o" + randHex(2)
 	if err := bridge.NewSandbox(path, []bridge.Endpoint{{HostName: host, Name: "eth0", BridgeIndex: idx, Addr: netip.PrefixFrom(ip, 24), Gateway: gw.Addr()}}); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func (e *env) outside(t *testing.T) string {
 func hostAddr(e *env) string {
 	ifs, _ := net.Interfaces()
 	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback != 0 || i.Flags&net.FlagUp == 0 || strings.HasPrefix(i.Name, e.net.prefix) {
+		if i.Flags&net.FlagLoopback != 0 || i.Flags&net.FlagUp == 0 || strings.HasPrefix(i.Name, e.net.Prefix) {
 			continue
 		}
 		addrs, _ := i.Addrs()
@@ -307,7 +307,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 	t.Run("network commands", func(t *testing.T) {
 		e := e.with(t)
 		n := name("cmds")
-		sub := e.net.pool.Addr().As4()
+		sub := e.net.Pool.Addr().As4()
 		sub[2] = 200
 		subnet := netip.PrefixFrom(netip.AddrFrom4(sub), 24).String()
 		if k == dockerCLI {
@@ -508,8 +508,8 @@ type netCounts struct {
 func (e *env) netCounts(t *testing.T) netCounts {
 	t.Helper()
 	var c netCounts
-	for _, l := range e.net.links(t) {
-		if strings.HasPrefix(l, e.net.prefix+"o") {
+	for _, l := range e.net.Links(t) {
+		if strings.HasPrefix(l, e.net.Prefix+"o") {
 			continue // the test's own outside namespace
 		}
 		c.Links++
@@ -522,7 +522,7 @@ func (e *env) netCounts(t *testing.T) netCounts {
 			}
 		}
 	}
-	rules, err := firewall.New(e.net.table).Rules()
+	rules, err := firewall.New(e.net.Table).Rules()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,7 +561,7 @@ func (e *env) eventuallyCounts(t *testing.T, when string, want netCounts) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s: owned resources %+v, want %+v (links %v)", when, got, want, e.net.links(t))
+	t.Fatalf("%s: owned resources %+v, want %+v (links %v)", when, got, want, e.net.Links(t))
 }
 
 // with returns a copy of e whose helpers fail t.
@@ -577,7 +577,7 @@ func (e *env) with(t *testing.T) *env {
 func TestRulesRestoredAfterForeignFlush(t *testing.T) {
 	e := newEnv(t)
 	outside := e.outside(t)
-	bridges := e.net.links(t) // the default bridge and the outside's
+	bridges := e.net.Links(t) // the default bridge and the outside's
 	c, err := nftables.New()
 	if err != nil {
 		t.Fatal(err)
@@ -632,11 +632,11 @@ func TestDefaultSubnetChosenAgainAfterClash(t *testing.T) {
 	e := newEnv(t)
 	subnet := e.must(berthCLI, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "bridge")
 	e.killDaemon()
-	if err := bridge.Delete(e.net.prefix + "0"); err != nil {
+	if err := bridge.Delete(e.net.Prefix + "0"); err != nil {
 		t.Fatal(err)
 	}
 	p := netip.MustParsePrefix(subnet)
-	other := e.net.prefix + "o" + randHex(2)
+	other := e.net.Prefix + "o" + randHex(2)
 	if _, err := bridge.Ensure(other, netip.PrefixFrom(p.Addr().Next().Next(), p.Bits()), 0); err != nil {
 		t.Fatal(err)
 	}

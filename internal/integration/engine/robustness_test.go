@@ -199,6 +199,9 @@ func TestCLIAutoStart(t *testing.T) {
 	exe, _ := os.Executable()
 	envv := append(os.Environ(), mainEnv+"=1", "BERTH_HOST=unix://"+sock,
 		"BERTH_DATA_ROOT="+filepath.Join(dir, "data"), "BERTH_EXEC_ROOT="+filepath.Join(dir, "run"), "BERTH_DEFAULT_RUNTIME=runc")
+	// The auto-started daemon takes its own names on the host too.
+	ns := newNetSettings(t)
+	envv = append(envv, "BERTH_BRIDGE_PREFIX="+ns.Prefix, "BERTH_NFT_TABLE="+ns.Table, "BERTH_DEFAULT_ADDRESS_POOL=base="+ns.Pool.String()+",size=24")
 	t.Cleanup(func() {
 		if b, err := os.ReadFile(filepath.Join(dir, "run", "berth.pid")); err == nil {
 			var pid int
@@ -208,6 +211,7 @@ func TestCLIAutoStart(t *testing.T) {
 				eventually(t, "daemon exit", func() bool { return syscall.Kill(pid, 0) != nil })
 			}
 		}
+		ns.Cleanup(t, filepath.Join(dir, "run"))
 		for _, m := range mountsUnder(dir) {
 			unix.Unmount(m, unix.MNT_DETACH)
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/berth-project/berth/internal/cli"
 	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/network/dns"
 	"github.com/berth-project/berth/internal/runtime"
 	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
 	"github.com/berth-project/berth/internal/shim"
@@ -51,6 +52,8 @@ func Main(m *testing.M) {
 			os.Exit(daemon.Main(os.Args[2:]))
 		case "shim":
 			os.Exit(shim.Main(os.Args[2:]))
+		case "dns-resolver":
+			os.Exit(dns.Main(os.Args[2:]))
 		default:
 			os.Exit(cli.Main(os.Args[1:]))
 		}
@@ -81,8 +84,10 @@ type Daemon struct {
 	DataRoot     string
 	ExecRoot     string
 	CgroupParent string
-	cmd          *exec.Cmd
-	Client       *client.Client
+	// Net are the daemon's own link prefix, nftables table and pool.
+	Net    NetSettings
+	cmd    *exec.Cmd
+	Client *client.Client
 }
 
 // Start starts a daemon and registers its teardown: the daemon stopped,
@@ -95,7 +100,7 @@ func Start(t testing.TB) *Daemon {
 		t.Fatal(err)
 	}
 	d := &Daemon{t: t, Dir: dir, Sock: filepath.Join(dir, "s.sock"), DataRoot: filepath.Join(dir, "data"),
-		ExecRoot: filepath.Join(dir, "run"), CgroupParent: "/berth-test-" + RandHex(4)}
+		ExecRoot: filepath.Join(dir, "run"), CgroupParent: "/berth-test-" + RandHex(4), Net: NewNetSettings(t)}
 	t.Cleanup(d.teardown)
 	d.StartProcess()
 	c, err := client.New(client.WithHost("unix://"+d.Sock), client.WithAPIVersionNegotiation())
@@ -120,6 +125,7 @@ func (d *Daemon) StartProcess() {
 	defer logf.Close()
 	cmd := exec.Command(exe, "daemon", "-H", "unix://"+d.Sock, "--data-root", d.DataRoot,
 		"--exec-root", d.ExecRoot, "--default-runtime", "berth", "--cgroup-parent", d.CgroupParent)
+	cmd.Args = append(cmd.Args, d.Net.Flags()...)
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -184,6 +190,7 @@ func (d *Daemon) teardown() {
 		d.Client.Close()
 	}
 	d.Stop()
+	d.Net.Cleanup(d.t, d.ExecRoot)
 	for _, m := range mountsUnder(d.Dir) {
 		unix.Unmount(m, unix.MNT_DETACH)
 	}
