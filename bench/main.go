@@ -177,6 +177,9 @@ func benchmarks() []Benchmark {
 		engineRun(),
 		engineParallel(),
 		imageLoad(),
+		buildCold(),
+		buildRebuild(),
+		buildOneFile(),
 	}
 	sort.Slice(bs, func(i, j int) bool { return bs[i].Order < bs[j].Order })
 	return bs

@@ -89,6 +89,8 @@ type builder struct {
 	out   *syncWriter
 	nodes []*stageNode
 	total int
+	// stageOut keeps the output of parallel stages in Dockerfile order.
+	stageOut *orderedOutput
 }
 
 // stageNode is one stage of the Dockerfile and its result.
@@ -148,6 +150,13 @@ func (bl *builder) run(ctx context.Context) (*Result, error) {
 		}
 	}
 
+	var order []int
+	for _, n := range bl.nodes {
+		if n.needed {
+			order = append(order, n.idx)
+		}
+	}
+	bl.stageOut = newOrderedOutput(bl.out, order)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -163,9 +172,11 @@ func (bl *builder) run(ctx context.Context) (*Result, error) {
 			if n.err != nil {
 				cancel()
 			}
+			bl.stageOut.finish(n.idx)
 		}(n)
 	}
 	wg.Wait()
+	bl.stageOut.flush()
 	// Report the error that caused the others (cancellations follow it).
 	var firstErr error
 	for _, n := range bl.nodes {

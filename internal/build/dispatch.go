@@ -226,7 +226,7 @@ func (s *stageState) dispatchRun(ctx context.Context, c *instructions.RunCommand
 			return s.bl.b.Run(ctx, RunRequest{
 				Layers: layers, Args: args, Env: runEnv, Cwd: cfg.WorkingDir, User: cfg.User,
 				Network: network, Mounts: mounts, Platform: plat, Files: files,
-				Stdout: s.bl.out, Stderr: s.bl.out, Instruction: instr,
+				Stdout: s.out, Stderr: s.out, Instruction: instr,
 			})
 		},
 	})
@@ -498,7 +498,7 @@ func (s *stageState) dispatchHealthcheck(ctx context.Context, c *instructions.He
 	hc := &image.HealthConfig{Test: h.Test, Interval: int64(h.Interval), Timeout: int64(h.Timeout),
 		StartPeriod: int64(h.StartPeriod), StartInterval: int64(h.StartInterval), Retries: h.Retries}
 	if old := s.img.Config.Config.Healthcheck; old != nil && len(old.Test) > 0 && old.Test[0] != "NONE" {
-		s.bl.out.printf("Note: overriding previous HEALTHCHECK: %v\n", old.Test)
+		printTo(s.out, "Note: overriding previous HEALTHCHECK: %v\n", old.Test)
 	}
 	b, _ := json.Marshal(hc)
 	return s.run(ctx, step{text: "HEALTHCHECK " + string(b), apply: func(img *Image) {

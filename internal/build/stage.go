@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -28,12 +29,14 @@ type stageState struct {
 	cmdSet   bool
 	platform ocispec.Platform
 	step     int
+	out      io.Writer         // this stage's progress (see orderedOutput)
 	history  []ocispec.History // this stage's entries (appended to the base's)
 	rebuilt  bool              // a step of this stage missed the cache
 }
 
 func (bl *builder) buildStage(ctx context.Context, n *stageNode) error {
-	s := &stageState{bl: bl, node: n, args: newArgScope(bl.user, bl.meta), lex: shell.NewLex(bl.df.escape), step: n.step}
+	s := &stageState{bl: bl, node: n, args: newArgScope(bl.user, bl.meta), lex: shell.NewLex(bl.df.escape), step: n.step,
+		out: bl.stageOut.stage(n.idx)}
 	if err := s.from(ctx); err != nil {
 		return atLocation(bl.df.name, n.stage.Location, err)
 	}
@@ -52,12 +55,12 @@ func (bl *builder) buildStage(ctx context.Context, n *stageNode) error {
 }
 
 func (s *stageState) printStep(text string) {
-	s.bl.out.printf("Step %d/%d : %s\n", s.step, s.bl.total, text)
+	printTo(s.out, "Step %d/%d : %s\n", s.step, s.bl.total, text)
 	s.step++
 }
 
 func (s *stageState) note(format string, a ...any) {
-	s.bl.out.printf(" ---> "+format+"\n", a...)
+	printTo(s.out, " ---> "+format+"\n", a...)
 }
 
 // from handles the stage's FROM: a stage, an image or scratch, and the
@@ -124,7 +127,7 @@ func (s *stageState) from(ctx context.Context) error {
 		if len(triggers) > 1 {
 			plural = "s"
 		}
-		s.bl.out.printf("# Executing %d build trigger%s\n", len(triggers), plural)
+		printTo(s.out, "# Executing %d build trigger%s\n", len(triggers), plural)
 	}
 	for _, t := range triggers {
 		ast, err := parser.Parse(strings.NewReader(t))
@@ -138,7 +141,7 @@ func (s *stageState) from(ctx context.Context) error {
 		if err != nil {
 			return errdefs.InvalidArgumentf("ONBUILD trigger %q: %v", t, err)
 		}
-		s.bl.out.printf(" ---> Running trigger: %s\n", t)
+		printTo(s.out, " ---> Running trigger: %s\n", t)
 		if err := s.dispatch(ctx, cmd); err != nil {
 			return err
 		}

@@ -99,6 +99,7 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	defer builder.Close()
 	images.SetBuildCache(builder)
 	self, err := os.Executable()
 	if err != nil {

@@ -3,7 +3,7 @@ package build
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/archive"
@@ -38,7 +39,8 @@ type ctxEntry struct {
 	linkname string
 	off      int64
 	size     int64
-	sum      digest.Digest // content digest of regular files
+	sum      digest.Digest // content digest of regular files (set by the hasher)
+	link     *ctxEntry     // a hardlink's target (whose sum it shares)
 	devmajor int64
 	devminor int64
 }
@@ -55,6 +57,11 @@ func readContext(ctx context.Context, dir string, r io.Reader) (*contextFS, erro
 	if err := c.read(ctx, r); err != nil {
 		c.Close()
 		return nil, err
+	}
+	for _, e := range c.entries {
+		if e.link != nil {
+			e.sum = e.link.sum
+		}
 	}
 	for d := range c.kids {
 		sort.Strings(c.kids[d])
@@ -87,15 +94,56 @@ func cleanRel(name string) string {
 	return strings.TrimPrefix(p, "/")
 }
 
+// contentSum is the digest of a context file's content in cache keys:
+// BLAKE3, about twice as fast as SHA-256 here, computed on a second
+// goroutine while the next data is spooled.
+func contentSum(h *blake3.Hasher) digest.Digest {
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return digest.Digest("blake3:" + hex.EncodeToString(sum[:]))
+}
+
+// chunk is a piece of a file's data handed to the hasher.
+type chunk struct {
+	e    *ctxEntry
+	data []byte
+	last bool
+}
+
 func (c *contextFS) read(ctx context.Context, r io.Reader) error {
 	dec, err := archive.Decompress(r)
 	if err != nil {
 		return errdefs.InvalidArgumentf("build context: %v", err)
 	}
 	defer dec.Close()
-	tr := tar.NewReader(dec)
-	buf := make([]byte, 256<<10)
-	h := sha256.New()
+	const nbuf, bufSize = 4, 256 << 10
+	free := make(chan []byte, nbuf)
+	for i := 0; i < nbuf; i++ {
+		free <- make([]byte, bufSize)
+	}
+	work := make(chan chunk, nbuf)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		h := blake3.New()
+		for ch := range work {
+			h.Write(ch.data)
+			if ch.last {
+				ch.e.sum = contentSum(h)
+				h.Reset()
+			}
+			if cap(ch.data) == bufSize {
+				free <- ch.data[:bufSize]
+			}
+		}
+	}()
+	err = c.readEntries(ctx, tar.NewReader(dec), free, work)
+	close(work)
+	<-hashed
+	return err
+}
+
+func (c *contextFS) readEntries(ctx context.Context, tr *tar.Reader, free chan []byte, work chan chunk) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -119,14 +167,26 @@ func (c *contextFS) read(ctx context.Context, r io.Reader) error {
 		case tar.TypeReg, tar.TypeRegA:
 			e.typ = tar.TypeReg
 			e.off = c.size
-			h.Reset()
-			n, err := io.CopyBuffer(io.MultiWriter(c.spool, h), tr, buf)
-			if err != nil {
-				return fmt.Errorf("build context: spool %s: %w", rel, err)
+			for {
+				buf := <-free
+				n, rerr := io.ReadFull(tr, buf)
+				if n > 0 {
+					if _, err := c.spool.Write(buf[:n]); err != nil {
+						return fmt.Errorf("build context: spool %s: %w", rel, err)
+					}
+					e.size += int64(n)
+				}
+				if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+					work <- chunk{e: e, data: buf[:n], last: true}
+					break
+				}
+				if rerr != nil {
+					free <- buf
+					return errdefs.InvalidArgumentf("build context: read %s: %v", rel, rerr)
+				}
+				work <- chunk{e: e, data: buf[:n]}
 			}
-			e.size = n
-			c.size += n
-			e.sum = digest.NewDigest(digest.SHA256, h)
+			c.size += e.size
 		case tar.TypeDir, tar.TypeSymlink, tar.TypeFifo, tar.TypeChar, tar.TypeBlock:
 			e.linkname = hdr.Linkname
 			e.devmajor, e.devminor = hdr.Devmajor, hdr.Devminor
@@ -135,7 +195,7 @@ func (c *contextFS) read(ctx context.Context, r io.Reader) error {
 			if !ok || t.typ != tar.TypeReg {
 				return errdefs.InvalidArgumentf("build context: hardlink %s to %s: target is not an earlier regular file", rel, hdr.Linkname)
 			}
-			e.typ, e.off, e.size, e.sum = tar.TypeReg, t.off, t.size, t.sum
+			e.typ, e.off, e.size, e.link = tar.TypeReg, t.off, t.size, t
 		case tar.TypeXGlobalHeader, tar.TypeXHeader:
 			continue
 		default:

@@ -177,9 +177,8 @@ func (p *planner) mkdir(rel string) {
 	if p.owner != nil {
 		hdr.Uid, hdr.Gid = p.owner.uid, p.owner.gid
 	}
-	if p.chmod != nil && p.cmd != "WORKDIR" {
-		hdr.Mode = *p.chmod
-	}
+	// --chmod is for the copied files; directories made on the way to
+	// the destination get 0755, as buildkit makes them.
 	p.entries = append(p.entries, entry{hdr: hdr})
 	p.made[rel] = true
 }

@@ -80,9 +80,9 @@ func (s *session) writeLayer(ctx context.Context, parent digest.Digest, entries 
 		}
 		pw.CloseWithError(err)
 	}()
-	layer, err := s.storeAndApply(ctx, pr, func(r io.Reader) (digest.Digest, error) {
-		_, d, err := archive.Apply(ctx, dir, r, archive.ApplyOptions{Overlay: overlay, Parents: parents})
-		return d, err
+	layer, err := s.storeAndApply(ctx, pr, func(r io.Reader) error {
+		_, _, err := archive.Apply(ctx, dir, r, archive.ApplyOptions{Overlay: overlay, Parents: parents, NoDigest: true})
+		return err
 	})
 	pr.CloseWithError(errors.New("layer write ended"))
 	if err != nil {
@@ -128,16 +128,18 @@ func writeEntries(tw *tar.Writer, entries []entry) error {
 }
 
 // storeAndApply streams a layer tar into the content store while apply
-// consumes it, and checks that both saw the same bytes.
-func (s *session) storeAndApply(ctx context.Context, r io.Reader, apply func(io.Reader) (digest.Digest, error)) (*build.Layer, error) {
+// (if any) consumes the same bytes; the stream is hashed once, by the
+// store, and its digest is the layer's diff ID.
+func (s *session) storeAndApply(ctx context.Context, r io.Reader, apply func(io.Reader) error) (*build.Layer, error) {
 	w, err := s.blobWriter(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer w.Close()
-	diffID, err := apply(io.TeeReader(r, w))
-	if err != nil {
-		return nil, err
+	if apply != nil {
+		if err := apply(io.TeeReader(r, w)); err != nil {
+			return nil, err
+		}
 	}
 	// Apply stops at the end-of-archive marker: store the rest too.
 	if _, err := io.Copy(w, r); err != nil {
@@ -148,10 +150,7 @@ func (s *session) storeAndApply(ctx context.Context, r io.Reader, apply func(io.
 	if err != nil {
 		return nil, err
 	}
-	if blob != diffID {
-		return nil, fmt.Errorf("layer blob %s differs from the applied layer %s", blob, diffID)
-	}
-	return &build.Layer{DiffID: diffID, Blob: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: blob, Size: size}}, nil
+	return &build.Layer{DiffID: blob, Blob: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: blob, Size: size}}, nil
 }
 
 // commitSnapshot commits the active snapshot key as the chain of layer on

@@ -19,7 +19,6 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/container"
-	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-project/berth/internal/archive"
@@ -30,6 +29,7 @@ import (
 	"github.com/berth-project/berth/internal/oci"
 	"github.com/berth-project/berth/internal/runtime"
 	"github.com/berth-project/berth/internal/runtime/seccomp"
+	"github.com/berth-project/berth/internal/snapshot"
 )
 
 // Run implements build.Backend: the command runs in a container on a new
@@ -95,23 +95,21 @@ func (s *session) Run(ctx context.Context, req build.RunRequest) (*build.Layer, 
 	if err != nil {
 		return nil, err
 	}
-	if !overlay {
-		return nil, errdefs.NotImplemented(errors.New("RUN needs the overlay snapshotter (overlayfs is unusable on this data root)"))
-	}
-	if empty, err := dirEmpty(upper); err != nil {
+	lower := ""
+	if overlay {
+		if empty, err := dirEmpty(upper); err != nil {
+			return nil, err
+		} else if empty {
+			return nil, nil
+		}
+	} else if lower, err = snapshot.ParentDir(ctx, s.sn, key); err != nil {
 		return nil, err
-	} else if empty {
-		return nil, nil
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(archive.Diff(ctx, "", upper, pw, archive.DiffOptions{UpperIsOverlay: true, SourceDateEpoch: s.opts.SourceDateEpoch}))
+		pw.CloseWithError(archive.Diff(ctx, lower, upper, pw, archive.DiffOptions{UpperIsOverlay: overlay, SourceDateEpoch: s.opts.SourceDateEpoch}))
 	}()
-	layer, err := s.storeAndApply(ctx, pr, func(r io.Reader) (digest.Digest, error) {
-		d := digest.Canonical.Digester()
-		_, err := io.Copy(d.Hash(), r)
-		return d.Digest(), err
-	})
+	layer, err := s.storeAndApply(ctx, pr, nil)
 	pr.CloseWithError(errors.New("diff ended"))
 	if err != nil {
 		return nil, fmt.Errorf("store RUN layer: %w", err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -47,6 +48,7 @@ type Service struct {
 	cfg   Config
 	cache *cacheStore
 	http  *http.Client
+	wg    sync.WaitGroup // background record updates
 
 	mu         sync.Mutex
 	cacheLocks map[string]*sync.Mutex
@@ -75,6 +77,24 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	return &Service{cfg: cfg, cache: cache, http: &http.Client{Timeout: 10 * time.Minute}}, nil
+}
+
+// touch records uses of cache records in the background (for prune order
+// and disk usage); nothing waits for it.
+func (svc *Service) touch(keys []digest.Digest, now time.Time) {
+	svc.wg.Add(1)
+	go func() {
+		defer svc.wg.Done()
+		for _, k := range keys {
+			svc.cache.touch(k, now)
+		}
+	}()
+}
+
+// Close waits for background work.
+func (svc *Service) Close() error {
+	svc.wg.Wait()
+	return nil
 }
 
 func (svc *Service) cgroupParent() string {
@@ -159,14 +179,16 @@ func (svc *Service) Build(ctx context.Context, req Request, out io.Writer) (Resu
 		return Result{}, err
 	}
 	defer lease.Release()
-	s, err := svc.newSession(opts, req)
+	ctx, s, err := svc.newSession(ctx, opts, req)
 	if err != nil {
 		return Result{}, err
 	}
 	defer s.close()
+	t0 := time.Now()
 	if s.ctxFS, err = readContext(ctx, s.work, req.Context); err != nil {
 		return Result{}, err
 	}
+	trace("context %d bytes read in %v", s.ctxFS.size, time.Since(t0))
 	name := req.Dockerfile
 	if name == "" {
 		name = "Dockerfile"
@@ -180,14 +202,22 @@ func (svc *Service) Build(ctx context.Context, req Request, out io.Writer) (Resu
 		opts.DockerfileName = "Dockerfile"
 	}
 	s.opts = opts
+	t1 := time.Now()
 	res, err := build.Build(ctx, s, opts)
 	if err != nil {
+		// Keep what the steps before the failure made (their layers and
+		// cache records); the failed step's snapshot is dropped.
+		if perr := s.publish(ctx); perr != nil {
+			trace("publish after a failed build: %v", perr)
+		}
 		return Result{}, err
 	}
+	t2 := time.Now()
 	id, err := s.commitImage(ctx, res, tags)
 	if err != nil {
 		return Result{}, err
 	}
+	trace("steps %v, image stored in %v", t2.Sub(t1), time.Since(t2))
 	return Result{ID: id, Tags: tags}, nil
 }
 
@@ -196,4 +226,13 @@ func (s *session) now(epoch *time.Time) time.Time {
 		return epoch.UTC()
 	}
 	return time.Now().UTC().Truncate(time.Second)
+}
+
+// tracing logs the phases of each build when BERTH_BUILD_TRACE is set.
+var tracing = os.Getenv("BERTH_BUILD_TRACE") != ""
+
+func trace(format string, a ...any) {
+	if tracing {
+		log.Printf("build: "+format, a...)
+	}
 }

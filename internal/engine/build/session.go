@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/build"
 	"github.com/berth-project/berth/internal/content"
@@ -22,35 +24,122 @@ import (
 	"github.com/berth-project/berth/internal/snapshot"
 )
 
-// session is the backend of one build (build.Backend).
+// session is the backend of one build (build.Backend). Its blobs and
+// layer snapshots are written in content and snapshot batches (no sync
+// each), and its cache records are held back, until the build ends: then
+// one flush of the filesystem makes everything durable and the records
+// are written (see publish).
 type session struct {
 	svc     *Service
 	sn      snapshot.Snapshotter
 	cs      *content.Store
+	cbatch  *content.Batch // blobs of this build, synced at its end
+	sbatch  snapshot.Batch // layer snapshots of this build, synced at its end
+	flushed bool
 	store   *image.Store
 	opts    build.Options
 	ctxFS   *contextFS
 	secrets map[string][]byte
 	work    string // private scratch directory, removed at the end
 	out     io.Writer
+
+	mu      sync.Mutex
+	records map[digest.Digest]pendingRecord // cache records of this build
+	hits    []digest.Digest                 // cache records used
+}
+
+type pendingRecord struct {
+	probe digest.Digest
+	rec   build.CacheRecord
 }
 
 var _ build.Backend = (*session)(nil)
 
-func (svc *Service) newSession(opts build.Options, req Request) (*session, error) {
+// newSession starts a build's session and returns the context its
+// backend calls must use (it carries the batches).
+func (svc *Service) newSession(ctx context.Context, opts build.Options, req Request) (context.Context, *session, error) {
 	work, err := os.MkdirTemp(filepath.Join(svc.cfg.Root, "work"), "b-")
 	if err != nil {
-		return nil, fmt.Errorf("build: %w", err)
+		return ctx, nil, fmt.Errorf("build: %w", err)
 	}
-	return &session{svc: svc, sn: svc.cfg.Snapshotter, cs: svc.cfg.Store.Content(), store: svc.cfg.Store,
-		opts: opts, secrets: req.Secrets, work: work, out: opts.Out}, nil
+	cs := svc.cfg.Store.Content()
+	cb, err := cs.BeginBatch()
+	if err != nil {
+		os.RemoveAll(work)
+		return ctx, nil, err
+	}
+	ctx, sb, err := snapshot.BeginBatch(content.WithBatch(ctx, cb), svc.cfg.Snapshotter)
+	if err != nil {
+		cb.Sync()
+		os.RemoveAll(work)
+		return ctx, nil, err
+	}
+	return ctx, &session{svc: svc, sn: svc.cfg.Snapshotter, cs: cs, cbatch: cb, sbatch: sb,
+		store: svc.cfg.Store, opts: opts, secrets: req.Secrets, work: work, out: opts.Out,
+		records: map[digest.Digest]pendingRecord{}}, nil
 }
 
+// close ends the batches (a failed build's too: what it wrote is flushed
+// so that the batches end) and removes the scratch directory.
 func (s *session) close() {
+	if err := s.flush(); err != nil {
+		trace("flush: %v", err)
+	}
 	if s.ctxFS != nil {
 		s.ctxFS.Close()
 	}
 	os.RemoveAll(s.work)
+}
+
+// flush makes the batches durable with one syncfs per filesystem and
+// finishes them.
+func (s *session) flush() error {
+	if s.flushed {
+		return nil
+	}
+	s.flushed = true
+	roots := []string{s.cs.Root()}
+	if r := s.sbatch.Root(); r != "" {
+		roots = append(roots, r)
+	}
+	seen := map[uint64]bool{}
+	for _, r := range roots {
+		var st unix.Stat_t
+		if err := unix.Stat(r, &st); err == nil {
+			if seen[st.Dev] {
+				continue
+			}
+			seen[st.Dev] = true
+		}
+		if err := content.Syncfs(r); err != nil {
+			return err
+		}
+	}
+	return errors.Join(s.sbatch.Finish(), s.cbatch.Finish())
+}
+
+// publish makes what the build made durable (flush) and then writes its
+// cache records, which so only ever point at durable layers.
+func (s *session) publish(ctx context.Context) error {
+	s.mu.Lock()
+	records := s.records
+	s.records = map[digest.Digest]pendingRecord{}
+	hits := s.hits
+	s.hits = nil
+	s.mu.Unlock()
+	if err := s.flush(); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	for key, p := range records {
+		if err := s.svc.cache.put(key, p.probe, storedRecord{CacheRecord: p.rec, Key: key, LastUsed: now, Uses: 1}); err != nil {
+			return err
+		}
+	}
+	if len(hits) > 0 {
+		s.svc.touch(hits, now)
+	}
+	return nil
 }
 
 // Image implements build.Backend: an image of the store (pulled first
@@ -110,9 +199,16 @@ func (s *session) Sources(ctx context.Context, req build.SourceRequest) (build.S
 	return contextSources(s.ctxFS, req, fetch)
 }
 
-// CacheGet implements build.Backend; a record whose layer is gone (its
-// blob or snapshot pruned) is a miss.
+// CacheGet implements build.Backend: this build's records first, then
+// the store's; a record whose layer is gone (its blob or snapshot
+// pruned) is a miss.
 func (s *session) CacheGet(ctx context.Context, key digest.Digest) (build.CacheRecord, bool) {
+	s.mu.Lock()
+	p, ok := s.records[key]
+	s.mu.Unlock()
+	if ok {
+		return p.rec, true
+	}
 	r, ok := s.svc.cache.get(key)
 	if !ok {
 		return build.CacheRecord{}, false
@@ -125,20 +221,33 @@ func (s *session) CacheGet(ctx context.Context, key digest.Digest) (build.CacheR
 			return build.CacheRecord{}, false
 		}
 	}
-	s.svc.cache.touch(key, time.Now().UTC())
+	s.mu.Lock()
+	s.hits = append(s.hits, key)
+	s.mu.Unlock()
 	return r.CacheRecord, true
 }
 
 // CacheProbe implements build.Backend.
 func (s *session) CacheProbe(ctx context.Context, probe digest.Digest) (build.CacheRecord, bool) {
+	s.mu.Lock()
+	for _, p := range s.records {
+		if p.probe == probe {
+			s.mu.Unlock()
+			return p.rec, true
+		}
+	}
+	s.mu.Unlock()
 	r, ok := s.svc.cache.probe(probe)
 	return r.CacheRecord, ok
 }
 
-// CachePut implements build.Backend.
+// CachePut implements build.Backend: the record is written with the
+// build's other data (publish).
 func (s *session) CachePut(ctx context.Context, key, probe digest.Digest, rec build.CacheRecord) error {
-	now := time.Now().UTC()
-	return s.svc.cache.put(key, probe, storedRecord{CacheRecord: rec, Key: key, LastUsed: now, Uses: 1})
+	s.mu.Lock()
+	s.records[key] = pendingRecord{probe: probe, rec: rec}
+	s.mu.Unlock()
+	return nil
 }
 
 // blobWriter opens an ingest for a layer blob.
@@ -146,7 +255,7 @@ func (s *session) blobWriter(ctx context.Context) (*content.Writer, error) {
 	return s.cs.Writer(ctx, "build-"+content.RandomID(), "", 0)
 }
 
-// commitBlob publishes a layer blob.
+// commitBlob commits a layer blob (in the build's batch: ctx carries it).
 func (s *session) commitBlob(ctx context.Context, w *content.Writer) (digest.Digest, error) {
 	d, err := w.Commit(ctx, nil)
 	if err != nil && !errors.Is(err, content.ErrAlreadyExists) {
@@ -184,6 +293,9 @@ func (s *session) commitImage(ctx context.Context, res *build.Result, tags []str
 		return "", fmt.Errorf("store manifest: %w", err)
 	}
 	target := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: manDigest, Size: int64(len(manBytes))}
+	if err := s.publish(ctx); err != nil {
+		return "", err
+	}
 	names := tags
 	if len(names) == 0 {
 		names = []string{image.DanglingPrefix + manDigest.String()}
