@@ -137,10 +137,11 @@ RUN exit 1
 	if out := d.Must("run", "--rm", "net-none", "cat", "/net"); out != "lo" {
 		t.Errorf("--network none: %q", out)
 	}
-	build(t, d, netDir, "--network", "host", "-t", "net-host")
-	hostNet, _ := os.ReadDir("/sys/class/net")
-	if out := d.Must("run", "--rm", "net-host", "cat", "/net"); len(strings.Fields(out)) != len(hostNet) {
-		t.Errorf("--network host: %q, host has %d devices", out, len(hostNet))
+	hostDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN readlink /proc/self/ns/net > /netns\n"})
+	build(t, d, hostDir, "--network", "host", "-t", "net-host")
+	hostNS, _ := os.Readlink("/proc/self/ns/net")
+	if out := d.Must("run", "--rm", "net-host", "cat", "/netns"); out != hostNS {
+		t.Errorf("--network host: RUN was in %q, the host is %q", out, hostNS)
 	}
 	// RUN --network=none in the Dockerfile wins over the build's network.
 	build(t, d, writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --network=none ls /sys/class/net | tr '\\n' ' ' > /net\n"}), "--network", "host", "-t", "run-none")
