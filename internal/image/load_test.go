@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/berth-project/berth/internal/content"
+	"github.com/berth-project/berth/internal/snapshot"
+	"github.com/berth-project/berth/internal/snapshot/overlay"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -237,8 +239,81 @@ func TestHelperLoad(t *testing.T) {
 		defer f.Close()
 		in = f
 	}
-	if _, err := s.Load(context.Background(), in); err != nil {
+	var opts []LoadOption
+	if os.Getenv("BERTH_TEST_LOAD_UNPACK") != "" {
+		sn, err := overlay.NewOverlay(root + "/snapshots")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sn.Close()
+		opts = append(opts, WithUnpack(sn))
+	}
+	if _, err := s.Load(context.Background(), in, opts...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTwoProcessesLoadUnpack runs two processes loading and unpacking one
+// archive into one store and one overlay snapshotter at once: both
+// succeed, every layer is committed once, durable, and nothing is left
+// half-unpacked.
+func TestTwoProcessesLoadUnpack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	s := newTestStore(t)
+	root := s.dir[:len(s.dir)-len("/images")]
+	sn, err := overlay.NewOverlay(root + "/snapshots")
+	if err != nil {
+		t.Skipf("overlay snapshotter unavailable: %v", err)
+	}
+	defer sn.Close()
+	a, b := twoImages(t)
+	a.layers = append(a.layers, makeLayer(t, map[string]string{"big/": "", "big/file": strings.Repeat("y", 3<<20)}))
+	path := writeTemp(t, dockerArchive(t, a, b))
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperLoad$")
+		cmd.Env = append(os.Environ(), "BERTH_TEST_LOAD_ROOT="+root, "BERTH_TEST_LOAD_ARCHIVE="+path, "BERTH_TEST_LOAD_UNPACK=1")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, &out)
+	}
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("loader process %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	meta, err := os.ReadFile(root + "/snapshots/metadata.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(meta), `"batch"`) {
+		t.Errorf("snapshots still marked as in a batch: %s", meta)
+	}
+	n := 0
+	sn.Walk(ctx, func(i snapshot.Info) error {
+		if i.Kind != snapshot.KindCommitted {
+			t.Errorf("left over snapshot %+v", i)
+		}
+		n++
+		return nil
+	})
+	if want := len(a.layers) + len(b.layers) - 1; n != want { // b shares a's first layer
+		t.Errorf("%d snapshots, want %d", n, want)
+	}
+	for _, name := range []string{"busybox:latest", "user/app:v1"} {
+		if _, err := s.Unpack(ctx, sn, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if entries, _ := os.ReadDir(root + "/content/batches"); len(entries) != 0 {
+		t.Errorf("content batch markers left: %v", entries)
 	}
 }
 
