@@ -93,6 +93,11 @@ func Delete(name string) error {
 // Links lists the names of the host's links that start with prefix.
 func Links(prefix string) ([]string, error) {
 	links, err := netlink.LinkList()
+	// A dump that links changed under (other daemons, other tests) is
+	// marked interrupted and may be incomplete: dump again.
+	for i := 0; i < 10 && errors.Is(err, netlink.ErrDumpInterrupted); i++ {
+		links, err = netlink.LinkList()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
