@@ -1,7 +1,19 @@
 package daemon
 
 import (
+	"context"
+	"io"
 	"path/filepath"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"crypto/rand"
+	"encoding/hex"
+	crec "github.com/berth-project/berth/internal/container"
+	enginedist "github.com/berth-project/berth/internal/engine/distribution"
+	"github.com/berth-project/berth/internal/engine/networks"
+	"github.com/berth-project/berth/internal/image/platform"
+	"github.com/moby/moby/api/types/container"
 
 	enginebuild "github.com/berth-project/berth/internal/engine/build"
 	"github.com/berth-project/berth/internal/image"
@@ -24,4 +36,34 @@ func openBuilder(cfg *Config, store *image.Store, sn snapshot.Snapshotter) (*eng
 	}
 	store.AddHolder(svc)
 	return svc, nil
+}
+
+// pullForBuild pulls the base image of a build (FROM of an image the
+// store lacks, or --pull).
+func (r registries) pullForBuild(ctx context.Context, ref string, p ocispec.Platform, auth string, out io.Writer) error {
+	return r.Service.Pull(ctx, ref, enginedist.PullOptions{Platform: platform.Format(p), RegistryAuth: auth}, out)
+}
+
+// buildNetwork attaches RUN steps to the default bridge network, as a
+// container of the networks service without a record of its own.
+type buildNetwork struct{ nets *networks.Service }
+
+// Attach implements enginebuild.StepNetwork.
+func (b buildNetwork) Attach(ctx context.Context, id, hostname, dir string) (string, func(), error) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	c := &crec.Container{ID: hex.EncodeToString(raw), Name: "build-" + id, Dir: dir,
+		Config:     &container.Config{Hostname: hostname},
+		HostConfig: &container.HostConfig{NetworkMode: "bridge"}}
+	eps, _, err := b.nets.Validate(c.Config, c.HostConfig, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	c.Networks = eps
+	ns, err := b.nets.Setup(ctx, c)
+	if err != nil {
+		b.nets.Teardown(ctx, c)
+		return "", nil, err
+	}
+	return ns, func() { b.nets.Teardown(context.WithoutCancel(ctx), c) }, nil
 }

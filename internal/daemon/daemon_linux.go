@@ -131,6 +131,7 @@ func Run(ctx context.Context, cfg *Config) error {
 		return fmt.Errorf("networking: %w", err)
 	}
 	defer nets.Close()
+	builder.SetNetwork(buildNetwork{nets})
 	svc := engine.New(engine.Config{
 		Root:           filepath.Join(cfg.DataRoot, "containers"),
 		ExecRoot:       cfg.ExecRoot,
@@ -155,6 +156,7 @@ func Run(ctx context.Context, cfg *Config) error {
 	svc.Restore(ctx)
 
 	dist := newRegistries(cfg, images.Store(), snapshotter, bus)
+	builder.SetPull(dist.pullForBuild)
 	srv := apiserver.New(
 		systemrouter.New(&systemBackend{cfg: cfg, events: bus, containers: svc, runtimes: runtimes, images: countImages(images.Store())}),
 		containersrouter.New(svc),

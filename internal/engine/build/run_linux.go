@@ -192,10 +192,20 @@ func (s *session) runSpec(ctx context.Context, req build.RunRequest, bundle, roo
 		}
 	}
 	network := req.Network
+	var netns string
 	switch network {
-	case "", "default":
-		// Until bridge networks exist, RUN reaches the network through the host's.
-		network = s.svc.cfg.DefaultNetwork
+	case "", "default", "bridge":
+		if n := s.svc.stepNetwork(); n != nil {
+			// Docker's default: the step joins the default bridge.
+			ns, release, err := n.Attach(ctx, id, stepHostname, bundle)
+			if err != nil {
+				return nil, cleanup, fmt.Errorf("RUN network: %w", err)
+			}
+			cleanups = append(cleanups, release)
+			network, netns = "bridge", ns
+		} else {
+			network = s.svc.cfg.DefaultNetwork
+		}
 	case "none", "host":
 	default:
 		return nil, cleanup, errdefs.InvalidArgumentf("network mode %q is not supported for RUN", network)
@@ -210,14 +220,18 @@ func (s *session) runSpec(ctx context.Context, req build.RunRequest, bundle, roo
 		oci.WithArgs(req.Args...),
 		oci.WithEnv(env),
 		oci.WithCwd(cwd),
-		oci.WithHostname("berth-build"),
+		oci.WithHostname(stepHostname),
 		oci.WithNetworkMode(container.NetworkMode(network)),
 		oci.WithUser(rootfs, req.User),
 		oci.WithCgroupsPath(path.Join(s.svc.cgroupParent(), "build-"+id)),
 	}
-	etc, err := etcMounts(bundle, network)
-	if err != nil {
+	var etc []specs.Mount
+	if netns != "" {
+		etc = bundleEtcMounts(bundle)
+	} else if e, err := etcMounts(bundle, network); err != nil {
 		return nil, cleanup, err
+	} else {
+		etc = e
 	}
 	opts = append(opts, oci.WithMounts(etc))
 	var extra []specs.Mount
@@ -245,6 +259,13 @@ func (s *session) runSpec(ctx context.Context, req build.RunRequest, bundle, roo
 	spec, err := oci.New(opts...)
 	if err != nil {
 		return nil, cleanup, err
+	}
+	if netns != "" {
+		for i, ns := range spec.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				spec.Linux.Namespaces[i].Path = netns
+			}
+		}
 	}
 	spec.Linux.Seccomp = seccomp.DefaultProfile(spec.Process.Capabilities.Bounding)
 	return spec, cleanup, nil
@@ -274,6 +295,19 @@ func etcMounts(bundle, network string) ([]specs.Mount, error) {
 		out = append(out, specs.Mount{Destination: f.dst, Type: "bind", Source: p, Options: []string{"rbind", "ro"}})
 	}
 	return out, nil
+}
+
+// stepHostname is the host name of RUN steps.
+const stepHostname = "berth-build"
+
+// bundleEtcMounts mounts the /etc files the network attachment wrote
+// into the bundle.
+func bundleEtcMounts(bundle string) []specs.Mount {
+	var out []specs.Mount
+	for _, f := range []struct{ name, dst string }{{"hosts", "/etc/hosts"}, {"resolv.conf", "/etc/resolv.conf"}, {"hostname", "/etc/hostname"}} {
+		out = append(out, specs.Mount{Destination: f.dst, Type: "bind", Source: filepath.Join(bundle, f.name), Options: []string{"rbind", "ro"}})
+	}
+	return out
 }
 
 // runMount turns one RUN --mount into spec mounts (and env for secrets).

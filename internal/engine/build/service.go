@@ -36,11 +36,53 @@ type Config struct {
 	Store        *image.Store
 	Snapshotter  snapshot.Snapshotter
 	CgroupParent string // parent cgroup of step containers (default /berth)
-	// DefaultNetwork is what RUN's "default" network means: "host" until
-	// bridge networks exist.
+	// DefaultNetwork is what RUN's "default" network means when there is
+	// no Network: "host".
 	DefaultNetwork string
-	// Pull, when set, pulls an image that FROM names and the store lacks.
-	Pull func(ctx context.Context, ref string, p ocispec.Platform, out io.Writer) error
+	// Network, when set, puts RUN steps of the "default" network on the
+	// default bridge network, as Docker does.
+	Network StepNetwork
+	// Pull, when set, pulls an image that FROM (or --from) names and the
+	// store lacks (always with --pull); auth is an X-Registry-Auth value.
+	Pull PullFunc
+}
+
+// StepNetwork attaches build steps to the default bridge network.
+type StepNetwork interface {
+	// Attach sets up the network of step id: its /etc/hostname, hosts and
+	// resolv.conf written into dir, and the network namespace it joins.
+	// release undoes it.
+	Attach(ctx context.Context, id, hostname, dir string) (netns string, release func(), err error)
+}
+
+// SetNetwork sets the bridge network of RUN steps (the daemon makes it
+// after the build service).
+func (svc *Service) SetNetwork(n StepNetwork) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	svc.cfg.Network = n
+}
+
+func (svc *Service) stepNetwork() StepNetwork {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	return svc.cfg.Network
+}
+
+// PullFunc pulls ref for platform p, writing Docker's JSON progress to out.
+type PullFunc func(ctx context.Context, ref string, p ocispec.Platform, auth string, out io.Writer) error
+
+// SetPull sets the puller (the daemon makes it after the build service).
+func (svc *Service) SetPull(f PullFunc) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	svc.cfg.Pull = f
+}
+
+func (svc *Service) puller() PullFunc {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	return svc.cfg.Pull
 }
 
 // Service runs builds.
@@ -124,6 +166,9 @@ type Request struct {
 	Network    string // RUN's network: "default", "none", "host"
 	Platform   string
 	Secrets    map[string][]byte
+	// RegistryConfig is the X-Registry-Config header: base64 of a JSON
+	// map of registry to auth config, for pulling base images.
+	RegistryConfig string
 }
 
 // Result is a finished build.

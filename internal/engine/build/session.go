@@ -42,6 +42,9 @@ type session struct {
 	secrets map[string][]byte
 	work    string // private scratch directory, removed at the end
 	out     io.Writer
+	pull    bool // --pull: pull base images even when present
+	// registryConfig is the request's X-Registry-Config header.
+	registryConfig string
 
 	mu      sync.Mutex
 	records map[digest.Digest]pendingRecord // cache records of this build
@@ -76,7 +79,7 @@ func (svc *Service) newSession(ctx context.Context, opts build.Options, req Requ
 	}
 	return ctx, &session{svc: svc, sn: svc.cfg.Snapshotter, cs: cs, cbatch: cb, sbatch: sb,
 		store: svc.cfg.Store, opts: opts, secrets: req.Secrets, work: work, out: opts.Out,
-		records: map[digest.Digest]pendingRecord{}}, nil
+		pull: req.Pull, registryConfig: req.RegistryConfig, records: map[digest.Digest]pendingRecord{}}, nil
 }
 
 // close ends the batches (a failed build's too: what it wrote is flushed
@@ -146,9 +149,14 @@ func (s *session) publish(ctx context.Context) error {
 // when absent and a puller is configured), unpacked into snapshots.
 func (s *session) Image(ctx context.Context, ref string, p ocispec.Platform) (build.Image, error) {
 	rec, err := s.store.Resolve(ctx, ref)
-	if errors.Is(err, image.ErrNotFound) && s.svc.cfg.Pull != nil {
-		if perr := s.svc.cfg.Pull(ctx, ref, p, s.out); perr != nil {
-			return build.Image{}, perr
+	if pull := s.svc.puller(); pull != nil && (s.pull || errors.Is(err, image.ErrNotFound)) && !isID(ref) {
+		if perr := pull(ctx, ref, p, registryAuth(s.registryConfig, ref), &pullProgress{w: s.out}); perr != nil {
+			if err == nil {
+				// --pull with the image at hand: keep the local one.
+				fmt.Fprintf(s.out, "Pulling %s failed (%v); using the local image\n", familiar(ref), perr)
+			} else {
+				return build.Image{}, perr
+			}
 		}
 		rec, err = s.store.Resolve(ctx, ref)
 	}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"encoding/json"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -131,6 +132,16 @@ RUN exit 1
 		t.Errorf(".dockerignore: context holds\n%s", out)
 	}
 
+	// By default RUN is on the default bridge, as in Docker: eth0 with an
+	// address of the daemon's pool.
+	bridgeDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN ls /sys/class/net | tr '\\n' ' ' > /net && ip -4 -o addr show eth0 | awk '{print $4}' > /addr\n"})
+	build(t, d, bridgeDir, "-t", "net-default")
+	if out := d.Must("run", "--rm", "net-default", "cat", "/net"); out != "eth0 lo" {
+		t.Errorf("default network: RUN saw %q", out)
+	}
+	if out := d.Must("run", "--rm", "net-default", "cat", "/addr"); !d.Net.Pool.Contains(netip.MustParsePrefix(out).Addr()) {
+		t.Errorf("default network: RUN had address %q, outside the daemon's pool %s", out, d.Net.Pool)
+	}
 	// --network none: RUN sees only the loopback device; host: the host's.
 	netDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN ls /sys/class/net | tr '\\n' ' ' > /net\n"})
 	build(t, d, netDir, "--network", "none", "-t", "net-none")

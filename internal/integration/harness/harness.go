@@ -26,6 +26,7 @@ import (
 	"github.com/berth-project/berth/internal/cli"
 	"github.com/berth-project/berth/internal/daemon"
 	"github.com/berth-project/berth/internal/network/dns"
+	registrycli "github.com/berth-project/berth/internal/registry/cli"
 	"github.com/berth-project/berth/internal/runtime"
 	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
 	"github.com/berth-project/berth/internal/shim"
@@ -54,6 +55,8 @@ func Main(m *testing.M) {
 			os.Exit(shim.Main(os.Args[2:]))
 		case "dns-resolver":
 			os.Exit(dns.Main(os.Args[2:]))
+		case "registry":
+			os.Exit(registrycli.Main(os.Args[2:]))
 		default:
 			os.Exit(cli.Main(os.Args[1:]))
 		}

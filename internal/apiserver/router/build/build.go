@@ -150,6 +150,8 @@ func (rt *Router) build(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		Pull:       router.BoolValue(r, "pull"),
 		Network:    q.Get("networkmode"),
 		Platform:   q.Get("platform"),
+		// Registry credentials for pulling base images.
+		RegistryConfig: r.Header.Get("X-Registry-Config"),
 	}
 	if v := q.Get("version"); v == string(buildtypes.BuilderBuildKit) {
 		return errdefs.NotImplemented(errors.New("BuildKit sessions are not supported by berth: build with DOCKER_BUILDKIT=0 (berth builds Dockerfiles itself)"))
