@@ -44,27 +44,12 @@ func Build(dir, out string) error {
 	return os.WriteFile(out+".compiler", []byte(v+"\n"), 0o644)
 }
 
-// CompilerVersion names the toolchain: the first lines of `gcc --version`
-// and of the assembler's and linker's `--version` (binutils).
+// CompilerVersion is the first line of `gcc --version`.
 func CompilerVersion() (string, error) {
-	var parts []string
-	for _, argv := range [][]string{{Compiler, "--version"}, {Compiler, "-print-prog-name=as"}, {Compiler, "-print-prog-name=ld"}} {
-		b, err := exec.Command(argv[0], argv[1:]...).Output()
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
-		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		line = strings.TrimSpace(line)
-		if argv[1] != "--version" {
-			// The program gcc runs: ask it its version.
-			v, err := exec.Command(line, "--version").Output()
-			if err != nil {
-				return "", fmt.Errorf("%s --version: %w", line, err)
-			}
-			line, _, _ = strings.Cut(string(v), "\n")
-			line = strings.TrimSpace(line)
-		}
-		parts = append(parts, line)
+	b, err := exec.Command(Compiler, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", Compiler, err)
 	}
-	return strings.Join(parts, "; "), nil
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(line), nil
 }

@@ -12,14 +12,14 @@ import (
 // daemon running build steps) keeps its own signal handling; cancelling
 // ctx kills the container instead.
 func (r *Runtime) RunAttached(ctx context.Context, id string, o CreateOpts) (int, error) {
-	c, err := r.create(id, o)
+	c, rec, err := r.create(id, o)
 	if err != nil {
 		return -1, err
 	}
 	c.parent.Close()
-	if err := r.Start(id); err != nil {
+	if err := r.start(rec); err != nil {
 		_ = r.Delete(id, true)
-		_ = c.cmd.Wait()
+		c.wait()
 		return -1, err
 	}
 	done := make(chan struct{})
@@ -30,10 +30,10 @@ func (r *Runtime) RunAttached(ctx context.Context, id string, o CreateOpts) (int
 		case <-done:
 		}
 	}()
-	_ = c.cmd.Wait()
+	ws := c.wait()
 	close(done)
-	code := exitCode(c.cmd.ProcessState)
-	if err := r.Delete(id, true); err != nil {
+	code := exitCode(ws)
+	if err := r.destroy(rec, Stopped); err != nil {
 		return code, err
 	}
 	if err := ctx.Err(); err != nil {

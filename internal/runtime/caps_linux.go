@@ -55,6 +55,9 @@ func (s *capSet) set(n int) { s[n/32] |= 1 << (uint(n) % 32) }
 
 func (s capSet) has(n int) bool { return s[n/32]&(1<<(uint(n)%32)) != 0 }
 
+// mask is the set as a 64-bit mask (bit n: capability n).
+func (s capSet) mask() uint64 { return uint64(s[0]) | uint64(s[1])<<32 }
+
 // parseCaps turns names into a set. Names the kernel does not know are
 // skipped (as runc does, so a newer spec works on an older kernel); unknown
 // names are an error.

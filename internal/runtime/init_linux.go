@@ -10,6 +10,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -48,20 +49,6 @@ func Init() {
 // the sync socket.
 var readySent bool
 
-// inCgroup waits (once) until the parent has moved this init into its
-// cgroup, then creates the cgroup namespace if asked. Called before the
-// first cgroup mount and before hooks run.
-func inCgroup() error {
-	if cgroupWait == nil {
-		return nil
-	}
-	f := cgroupWait
-	cgroupWait = nil
-	return f()
-}
-
-var cgroupWait func() error
-
 // procDirFD is where /proc is when the container's root has none
 // (containers without a mount namespace); AT_FDCWD otherwise.
 var procDirFD = unix.AT_FDCWD
@@ -76,19 +63,6 @@ func initMain(sync *os.File) error {
 		return fmt.Errorf("expected config, got %q", m.Type)
 	}
 	cfg := m.Config
-	if !cfg.Exec {
-		cgroupWait = func() error {
-			if err := expectMsg(dec, msgCgroup); err != nil {
-				return err
-			}
-			if cfg.NewCgroupNS {
-				if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-					return fmt.Errorf("create cgroup namespace: %w", err)
-				}
-			}
-			return nil
-		}
-	}
 	for _, k := range []string{envSyncFD, envFifoFD, envConsoleFD} {
 		defer os.Unsetenv(k)
 	}
@@ -180,13 +154,13 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 	return finishInit(cfg, sync, listener)
 }
 
-// createHooks is the hook handshake of every init, once its mounts are
-// done: be in the cgroup, let the parent run prestart and createRuntime
-// hooks, then run createContainer hooks here, in the container's
-// namespaces.
+// createHooks is the hook handshake of an init whose spec has create
+// hooks, once its mounts are done: let the parent run prestart and
+// createRuntime hooks, then run createContainer hooks here, in the
+// container's namespaces.
 func createHooks(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
-	if err := inCgroup(); err != nil {
-		return err
+	if !needHookSync(cfg.Spec) {
+		return nil
 	}
 	if err := writeMsg(sync, syncMsg{Type: msgHooks}); err != nil {
 		return err
@@ -486,8 +460,33 @@ func (fp *finalProcess) exec() error {
 			return fmt.Errorf("set %s to %d:%d: %w", rl.Type, rl.Soft, rl.Hard, err)
 		}
 	}
+	resetSignals()
 	err := unix.Exec(fp.path, fp.p.Args, fp.env)
 	return fmt.Errorf("exec %s: %w", fp.p.Args[0], err)
+}
+
+type sigaction struct {
+	handler, flags, restorer, mask uint64
+}
+
+// resetSignals gives the user's process default signal dispositions and
+// an empty mask: ignored dispositions survive execve, and the runtime's
+// caller (a shell, a daemon) may have ignored SIGHUP or SIGINT.
+func resetSignals() {
+	const sigIgn = 1
+	for sig := 1; sig <= 64; sig++ {
+		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			continue
+		}
+		var old sigaction
+		_, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if errno == 0 && old.handler == sigIgn {
+			dfl := sigaction{}
+			unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
+		}
+	}
+	var empty uint64
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&empty)), 0, 8, 0, 0)
 }
 
 // closeExtraFDs marks every descriptor from min on close-on-exec, so nothing

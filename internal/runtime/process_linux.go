@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	goruntime "runtime"
 	"sort"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-project/berth/internal/runtime/cgroups"
 	"github.com/berth-project/berth/internal/runtime/nsexec"
 )
 
@@ -24,7 +24,7 @@ import (
 const InitCommand = "__berth_init"
 
 const (
-	envSyncFD    = nsexec.SyncEnvVar
+	envSyncFD    = "_BERTH_SYNCFD"
 	envFifoFD    = "_BERTH_FIFOFD"
 	envConsoleFD = "_BERTH_CONSOLEFD"
 )
@@ -49,15 +49,17 @@ var nsKind = map[specs.LinuxNamespaceType]string{
 
 // child is a container init or exec'd process being set up.
 type child struct {
-	cmd    *exec.Cmd
+	pid    int
 	parent *os.File // our end of the sync socketpair
 	dec    *json.Decoder
+	status unix.WaitStatus
+	waited bool
 }
 
 type spawnOpts struct {
-	// join: namespaces to enter by path. user/mnt/time are entered by the
-	// child's C constructor; the rest by the spawning thread (they are
-	// inherited through clone).
+	// join: namespaces to enter by path. pid, net, ipc and uts are entered
+	// by the spawning thread (the child inherits them through clone); user,
+	// mnt, time and cgroup by the first stage, which is single-threaded.
 	join []specs.LinuxNamespace
 	// newFlags: namespaces to create with clone.
 	newFlags    uintptr
@@ -66,10 +68,44 @@ type spawnOpts struct {
 	// newTime: create a time namespace with these offsets.
 	newTime     bool
 	timeOffsets map[string]specs.LinuxTimeOffset
-	fifo        *os.File // O_PATH handle of exec.fifo (init only)
-	console     *os.File // connection to the console socket
-	preserve    int
-	stdio       [3]*os.File
+	// newCgroupNS: create a cgroup namespace (first thing once in the
+	// cgroup).
+	newCgroupNS bool
+	// cgroup: the child is born in this cgroup; cgroupCreated, when not
+	// nil, reports when the cgroup exists.
+	cgroup        cgroups.Manager
+	cgroupCreated func() error
+	fifo          *os.File // O_PATH handle of exec.fifo (init only)
+	console       *os.File // connection to the console socket
+	preserve      int
+	stdio         [3]*os.File
+	// plan: what the first stage does once in its namespaces (see
+	// plan_linux.go), built while the child is cloned; nil means exec the
+	// Go init, which then reads its initConfig from the sync socket.
+	plan func(fds childFDs) (*nsexec.Plan, error)
+}
+
+// childFDs are the descriptor numbers the child gets: stdio, the
+// preserved fds from 3, then the sync socket and the optional ones (-1 when
+// absent).
+type childFDs struct {
+	sync, fifo, console, goInit int
+}
+
+func (o *spawnOpts) fds() childFDs {
+	n := 3 + o.preserve
+	f := childFDs{sync: n, fifo: -1, console: -1, goInit: -1}
+	n++
+	if o.fifo != nil {
+		f.fifo, n = n, n+1
+	}
+	if o.console != nil {
+		f.console, n = n, n+1
+	}
+	if o.plan == nil {
+		f.goInit = n
+	}
+	return f
 }
 
 var (
@@ -179,116 +215,197 @@ func isSealedMemfd(f *os.File) bool {
 	return seals&want == want
 }
 
-// startChild forks the protected binary as a container process. The spawning
-// goroutine's thread enters the namespaces that can be entered by a
-// multi-threaded process, so the clone()d child starts inside them.
+// startChild starts a container process: the first stage (package
+// nsexec), born in the container's cgroup and namespaces, and sends it its
+// plan.
 func startChild(o spawnOpts) (*child, error) {
-	bin, err := protectedBinary()
+	stage, err := nsexec.Stage()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("container first stage: %w", err)
+	}
+	layout := o.fds()
+	type built struct {
+		plan *nsexec.Plan
+		err  error
+	}
+	planc := make(chan built, 1)
+	if o.plan != nil {
+		// Written after the clone; built meanwhile.
+		go func() {
+			p, err := o.plan(layout)
+			planc <- built{p, err}
+		}()
+	} else {
+		var p nsexec.Plan
+		p.Op(nsexec.OpExecGo, layout.goInit, []string{"berth", InitCommand})
+		planc <- built{&p, nil}
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		<-planc
 		return nil, fmt.Errorf("socketpair: %w", err)
 	}
 	parent := os.NewFile(uintptr(fds[0]), "sync-parent")
 	childEnd := os.NewFile(uintptr(fds[1]), "sync-child")
 	defer childEnd.Close()
+	fail := func(err error) (*child, error) {
+		<-planc
+		parent.Close()
+		return nil, err
+	}
 
-	cmd := &exec.Cmd{
-		Path: "/proc/self/fd/" + strconv.Itoa(int(bin.Fd())),
-		Args: []string{"berth", InitCommand},
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.stdio[0], o.stdio[1], o.stdio[2]
+	files := []uintptr{o.stdio[0].Fd(), o.stdio[1].Fd(), o.stdio[2].Fd()}
 	for i := 0; i < o.preserve; i++ {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+		files = append(files, uintptr(3+i))
 	}
-	env := []string{}
-	addFD := func(name string, f *os.File) {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
-		env = append(env, name+"="+strconv.Itoa(2+len(cmd.ExtraFiles)))
-	}
-	addFD(envSyncFD, childEnd)
+	files = append(files, childEnd.Fd())
+	env := []string{envSyncFD + "=" + strconv.Itoa(layout.sync)}
 	if o.fifo != nil {
-		addFD(envFifoFD, o.fifo)
+		files = append(files, o.fifo.Fd())
+		env = append(env, envFifoFD+"="+strconv.Itoa(layout.fifo))
 	}
 	if o.console != nil {
-		addFD(envConsoleFD, o.console)
+		files = append(files, o.console.Fd())
+		env = append(env, envConsoleFD+"="+strconv.Itoa(layout.console))
 	}
-	var enter []string
-	var threadJoin []specs.LinuxNamespace
-	for _, ns := range o.join {
-		switch ns.Type {
-		case specs.UserNamespace:
-			// user first: it owns the others
-			enter = append([]string{"user=" + ns.Path}, enter...)
-		case specs.MountNamespace, specs.TimeNamespace:
-			enter = append(enter, nsKind[ns.Type]+"="+ns.Path)
-		default:
-			threadJoin = append(threadJoin, ns)
-		}
-	}
-	cloneFlags := o.newFlags
-	joinsUser := false
-	for _, ns := range o.join {
-		if ns.Type == specs.UserNamespace {
-			joinsUser = true
-		}
-	}
-	if joinsUser && cloneFlags != 0 {
-		// Namespaces created while joining a user namespace must be owned by
-		// it: the constructor unshares them after setns(user).
-		if cloneFlags&unix.CLONE_NEWPID != 0 {
-			return nil, fmt.Errorf("creating a new pid namespace while joining an existing user namespace is not supported")
-		}
-		enter = append(enter, "unshare="+strconv.FormatUint(uint64(cloneFlags), 16))
-		cloneFlags = 0
-	}
-	if o.newTime {
-		offs, err := timeOffsets(o.timeOffsets)
+	if o.plan == nil {
+		bin, err := protectedBinary()
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
-		enter = append(enter, "newtime="+offs)
+		files = append(files, bin.Fd())
 	}
-	if len(enter) > 0 {
-		env = append(env, nsexec.EnvVar+"="+strings.Join(enter, ";"))
+	var ns nsexec.Plan
+	cloneFlags, err := namespaceStage(&ns, o)
+	if err != nil {
+		return fail(err)
 	}
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneFlags}
+	// Born in the cgroup: clone3 puts the child in the unified one; the
+	// stage moves itself into the v1 ones before anything else, unless it
+	// starts in a new user namespace, which may not write there: then it
+	// is moved by pid (at the cost of the kernel's threadgroup lock).
+	cgroupFD, migrate := -1, false
+	if o.cgroup != nil {
+		if o.cgroupCreated != nil {
+			if err := o.cgroupCreated(); err != nil {
+				return fail(fmt.Errorf("cgroups: %w", err))
+			}
+		}
+		var tasks []string
+		if cgroupFD, tasks, err = o.cgroup.Birthplace(); err != nil {
+			return fail(fmt.Errorf("cgroups: %w", err))
+		}
+		if cgroupFD >= 0 {
+			defer unix.Close(cgroupFD)
+		}
+		if cloneFlags&unix.CLONE_NEWUSER != 0 {
+			migrate = true
+		} else if len(tasks) > 0 {
+			var enter nsexec.Plan
+			enter.Op(nsexec.OpEnterCgroup, tasks)
+			enter.Append(&ns)
+			ns = enter
+		}
+	}
+
+	// The stage is exec'd through /proc/self/fd/N of the child: N must not
+	// be one of the descriptors the child gets.
+	stageFD := int(stage.Fd())
+	if stageFD < len(files) {
+		dup, err := unix.FcntlInt(stage.Fd(), unix.F_DUPFD_CLOEXEC, len(files))
+		if err != nil {
+			return fail(fmt.Errorf("dup first stage: %w", err))
+		}
+		defer unix.Close(dup)
+		stageFD = dup
+	}
+	attr := &syscall.ProcAttr{Env: env, Files: files, Sys: &syscall.SysProcAttr{Cloneflags: cloneFlags}}
+	if cgroupFD >= 0 {
+		attr.Sys.UseCgroupFD = true
+		attr.Sys.CgroupFD = cgroupFD
+	}
 	if cloneFlags&unix.CLONE_NEWUSER != 0 {
 		for _, m := range o.uidMappings {
-			cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+			attr.Sys.UidMappings = append(attr.Sys.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 		}
 		for _, m := range o.gidMappings {
-			cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+			attr.Sys.GidMappings = append(attr.Sys.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 		}
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		attr.Sys.GidMappingsEnableSetgroups = true
 		// Become root of the new user namespace before exec, or exec as an
 		// unmapped uid drops every capability.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+		attr.Sys.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
-
+	var threadJoin []specs.LinuxNamespace
+	for _, n := range o.join {
+		switch n.Type {
+		case specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
+			threadJoin = append(threadJoin, n)
+		}
+	}
+	path, argv := "/proc/self/fd/"+strconv.Itoa(stageFD), nsexec.Argv(layout.sync)
+	var pid int
 	if len(threadJoin) == 0 {
-		err = cmd.Start()
+		pid, err = syscall.ForkExec(path, argv, attr)
 	} else {
-		errc := make(chan error, 1)
-		go func() {
-			// This thread's namespaces change: never unlock it, so it dies
-			// with this goroutine instead of running other Go code.
-			goruntime.LockOSThread()
-			errc <- startInNamespaces(cmd, threadJoin, o)
-		}()
-		err = <-errc
+		// The namespaces of the thread that clones are the child's: join
+		// them on a thread of our own, which dies afterwards.
+		onSpareThread(func() {
+			if err = joinNamespaces(threadJoin); err == nil {
+				pid, err = syscall.ForkExec(path, argv, attr)
+			}
+		})
 	}
 	if err != nil {
-		parent.Close()
-		return nil, fmt.Errorf("start container process: %w", err)
+		return fail(fmt.Errorf("start container process: %w", err))
 	}
-	return &child{cmd: cmd, parent: parent, dec: json.NewDecoder(parent)}, nil
+	c := &child{pid: pid, parent: parent, dec: json.NewDecoder(parent)}
+	if migrate {
+		if err := o.cgroup.Apply(pid); err != nil {
+			<-planc
+			c.kill()
+			return nil, fmt.Errorf("cgroups: join: %w", err)
+		}
+	}
+	b := <-planc
+	if b.err != nil {
+		c.kill()
+		return nil, b.err
+	}
+	ns.Append(b.plan)
+	planBytes, err := ns.Bytes()
+	if err == nil {
+		_, err = parent.Write(planBytes)
+	}
+	if err != nil {
+		c.kill()
+		return nil, fmt.Errorf("send plan to container process: %w", err)
+	}
+	return c, nil
 }
 
-func startInNamespaces(cmd *exec.Cmd, join []specs.LinuxNamespace, o spawnOpts) error {
+// onSpareThread runs fn locked to an OS thread other than the main one (Go
+// parks rather than ends the main thread), which ends with the goroutine:
+// fn changes its namespaces for good.
+func onSpareThread(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		goruntime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// The main thread is ours now, so the nested goroutine runs
+			// on another one.
+			onSpareThread(fn)
+			goruntime.UnlockOSThread()
+			close(done)
+			return
+		}
+		fn()
+		close(done)
+	}()
+	<-done
+}
+
+func joinNamespaces(join []specs.LinuxNamespace) error {
 	for _, ns := range join {
 		fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -300,7 +417,46 @@ func startInNamespaces(cmd *exec.Cmd, join []specs.LinuxNamespace, o spawnOpts) 
 			return fmt.Errorf("join %s namespace %s: %w", ns.Type, ns.Path, err)
 		}
 	}
-	return cmd.Start()
+	return nil
+}
+
+// namespaceStage writes the operations that put the first stage in its
+// namespaces (those it has to enter itself) and returns the clone flags
+// for the rest.
+func namespaceStage(p *nsexec.Plan, o spawnOpts) (uintptr, error) {
+	var user, other []specs.LinuxNamespace
+	for _, ns := range o.join {
+		switch ns.Type {
+		case specs.UserNamespace:
+			user = append(user, ns) // first: it owns the others
+		case specs.MountNamespace, specs.TimeNamespace, specs.CgroupNamespace:
+			other = append(other, ns)
+		}
+	}
+	for _, ns := range append(user, other...) {
+		p.Op(nsexec.OpJoinNS, namespaceFlags[ns.Type], ns.Path)
+	}
+	cloneFlags := o.newFlags
+	if len(user) > 0 && cloneFlags != 0 {
+		// Namespaces created while joining a user namespace must be owned
+		// by it: the stage unshares them after setns(user).
+		if cloneFlags&unix.CLONE_NEWPID != 0 {
+			return 0, fmt.Errorf("creating a new pid namespace while joining an existing user namespace is not supported")
+		}
+		p.Op(nsexec.OpUnshare, cloneFlags, "unshare namespaces")
+		cloneFlags = 0
+	}
+	if o.newTime {
+		offs, err := timeOffsets(o.timeOffsets)
+		if err != nil {
+			return 0, err
+		}
+		p.Op(nsexec.OpNewTime, offs)
+	}
+	if o.newCgroupNS {
+		p.Op(nsexec.OpUnshare, unix.CLONE_NEWCGROUP, "create cgroup namespace")
+	}
+	return cloneFlags, nil
 }
 
 // timeOffsets renders offsets for the nsexec constructor: one
@@ -323,12 +479,25 @@ func (c *child) send(m syncMsg) error { return writeMsg(c.parent, m) }
 
 func (c *child) expect(want string) error { return expectMsg(c.dec, want) }
 
+// wait reaps the child once and returns its status.
+func (c *child) wait() unix.WaitStatus {
+	if c.waited {
+		return c.status
+	}
+	for {
+		_, err := unix.Wait4(c.pid, &c.status, 0, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	c.waited = true
+	return c.status
+}
+
 // kill ends a half-set-up child and reaps it.
 func (c *child) kill() {
-	if c.cmd.Process != nil {
-		_ = c.cmd.Process.Kill()
-		_, _ = c.cmd.Process.Wait()
-	}
+	_ = unix.Kill(c.pid, unix.SIGKILL)
+	c.wait()
 	c.parent.Close()
 }
 
@@ -343,7 +512,7 @@ func (c *child) waitExec() error {
 		return fmt.Errorf("reading from container process: %w", err)
 	}
 	if m.Type == msgError {
-		return fmt.Errorf("%s", m.Error)
+		return m.err()
 	}
 	return fmt.Errorf("container process sent unexpected %q", m.Type)
 }

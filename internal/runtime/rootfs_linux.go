@@ -210,7 +210,13 @@ func (rs *rootfsSetup) mount(cfg *initConfig, m specs.Mount) error {
 					return err
 				}
 				if flags&unix.MS_RDONLY != 0 {
-					if err := remountBind(dst, flags); err != nil {
+					// Through a fresh handle: dst points below the new mount.
+					t2, _, err := target(rs.rootfs, m.Destination, false)
+					if err != nil {
+						return err
+					}
+					defer t2.Close()
+					if err := remountBind(procFD(t2), flags); err != nil {
 						return err
 					}
 				}
@@ -280,10 +286,6 @@ func remountBind(dst string, flags uintptr) error {
 // its own cgroup directories are bound in. Either way the layout mirrors the
 // host: one directory per v1 hierarchy plus "unified", or a cgroup2 root.
 func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMount) error {
-	// The view of cgroupfs depends on our cgroup (and cgroup namespace).
-	if err := inCgroup(); err != nil {
-		return err
-	}
 	flags := po.flags &^ unix.MS_RDONLY
 	ro := po.flags&unix.MS_RDONLY != 0
 	mi, err := readMountInfo()

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/runtime/cgroups"
+	"github.com/berth-project/berth/internal/runtime/nsexec"
 )
 
 const execFifoName = "exec.fifo"
@@ -30,12 +32,29 @@ type Runtime struct {
 	// Warn reports problems that do not fail the operation (poststart and
 	// poststop hook failures, for instance).
 	Warn func(format string, args ...any)
+	// Debug, when set, receives what the runtime decided (which init
+	// sets up a container, and why).
+	Debug func(format string, args ...any)
 }
 
 func (r *Runtime) warn(format string, args ...any) {
 	if r.Warn != nil {
 		r.Warn(format, args...)
 	}
+}
+
+func (r *Runtime) debug(format string, args ...any) {
+	if r.Debug != nil {
+		r.Debug(format, args...)
+	}
+}
+
+// initPath describes which init sets up a process, for the debug log.
+func initPath(reason string) string {
+	if reason == "" {
+		return "first stage"
+	}
+	return "Go init (" + reason + ")"
 }
 
 // CreateOpts are the options of create and run.
@@ -60,27 +79,277 @@ func (r *Runtime) cgroupManager(rec *record) (cgroups.Manager, error) {
 
 // Create sets up a container and leaves its init waiting for Start.
 func (r *Runtime) Create(id string, o CreateOpts) error {
-	_, err := r.create(id, o)
+	_, _, err := r.create(id, o)
 	return err
 }
 
-func (r *Runtime) create(id string, o CreateOpts) (c *child, err error) {
-	if err := validateID(id); err != nil {
-		return nil, err
+// specPeek is what create needs of config.json to clone the container's
+// process: the whole spec is decoded and checked meanwhile (Validate
+// refuses what the peek may have missed, and the process is killed).
+type specPeek struct {
+	Process *struct {
+		Terminal bool `json:"terminal"`
+	} `json:"process"`
+	Hooks *struct {
+		CreateContainer []json.RawMessage `json:"createContainer"`
+		StartContainer  []json.RawMessage `json:"startContainer"`
+	} `json:"hooks"`
+	Linux *struct {
+		CgroupsPath string                           `json:"cgroupsPath"`
+		Namespaces  []specs.LinuxNamespace           `json:"namespaces"`
+		UIDMappings []specs.LinuxIDMapping           `json:"uidMappings"`
+		GIDMappings []specs.LinuxIDMapping           `json:"gidMappings"`
+		TimeOffsets map[string]specs.LinuxTimeOffset `json:"timeOffsets"`
+		Seccomp     *struct {
+			DefaultAction specs.LinuxSeccompAction `json:"defaultAction"`
+			Syscalls      []struct {
+				Action specs.LinuxSeccompAction `json:"action"`
+			} `json:"syscalls"`
+		} `json:"seccomp"`
+	} `json:"linux"`
+}
+
+func (p *specPeek) terminal() bool { return p.Process != nil && p.Process.Terminal }
+
+// initNeeds are the facts goInitReason decides on.
+func (p *specPeek) initNeeds() initNeeds {
+	var n initNeeds
+	if p.Hooks != nil {
+		n.createContainerHooks = len(p.Hooks.CreateContainer) > 0
+		n.startContainerHooks = len(p.Hooks.StartContainer) > 0
 	}
-	if r.CgroupRoot == "" {
-		cgroups.Prime()
+	if l := p.Linux; l != nil {
+		for _, ns := range l.Namespaces {
+			if ns.Type == specs.MountNamespace {
+				n.mountNS = true
+			}
+		}
+		if s := l.Seccomp; s != nil {
+			n.seccompNotify = s.DefaultAction == specs.ActNotify
+			for _, sc := range s.Syscalls {
+				if sc.Action == specs.ActNotify {
+					n.seccompNotify = true
+				}
+			}
+		}
+	}
+	return n
+}
+
+// Terminal says whether bundle's process wants a terminal, reading no more
+// of config.json than that.
+func Terminal(bundle string) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return false, fmt.Errorf("load bundle config: %w", err)
+	}
+	var p struct {
+		Process *struct {
+			Terminal bool `json:"terminal"`
+		} `json:"process"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return false, fmt.Errorf("parse %s: %w", filepath.Join(bundle, "config.json"), err)
+	}
+	return p.Process != nil && p.Process.Terminal, nil
+}
+
+// decodedSpec is the whole spec, checked, and the init's config.
+type decodedSpec struct {
+	spec *specs.Spec
+	cfg  *initConfig
+	err  error
+}
+
+func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err error) {
+	if err := validateID(id); err != nil {
+		return nil, nil, err
 	}
 	bundle, err := filepath.Abs(o.Bundle)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	spec, err := LoadSpec(bundle)
+	config := filepath.Join(bundle, "config.json")
+	raw, err := os.ReadFile(config)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("load bundle config: %w", err)
 	}
-	if err := Validate(spec); err != nil {
-		return nil, err
+	var peek specPeek
+	if err := json.Unmarshal(raw, &peek); err != nil {
+		return nil, nil, fmt.Errorf("parse %s: %w", config, err)
+	}
+	if peek.terminal() && o.ConsoleSocket == "" {
+		return nil, nil, fmt.Errorf("cannot allocate a terminal without --console-socket")
+	}
+	if err := os.MkdirAll(r.Root, 0o711); err != nil {
+		return nil, nil, fmt.Errorf("create state root: %w", err)
+	}
+	dir := r.dir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if os.IsExist(err) {
+			return nil, nil, fmt.Errorf("container %q: %w", id, ErrExist)
+		}
+		return nil, nil, fmt.Errorf("create state dir: %w", err)
+	}
+	cgroupsPath := ""
+	if peek.Linux != nil {
+		cgroupsPath = peek.Linux.CgroupsPath
+	}
+	mgr, err := cgroups.New(cgroupsPath, id, cgroups.Options{Root: r.CgroupRoot})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("cgroups: %w", err)
+	}
+	// The cgroup is made (mkdir in every hierarchy) while the spec is
+	// decoded and checked, and the spec while the process is cloned.
+	created := make(chan error, 1)
+	go func() { created <- mgr.Create() }()
+	var createErr error
+	waited := false
+	cgroupCreated := func() error {
+		if !waited {
+			createErr, waited = <-created, true
+		}
+		return createErr
+	}
+	defer func() {
+		if err != nil {
+			if c != nil {
+				c.kill()
+			}
+			_ = cgroupCreated()
+			_ = mgr.Destroy()
+			os.RemoveAll(dir)
+		}
+	}()
+
+	so := spawnOpts{preserve: o.PreserveFDs, stdio: stdio(o.Stdio), cgroup: mgr, cgroupCreated: cgroupCreated}
+	if l := peek.Linux; l != nil {
+		so.uidMappings, so.gidMappings = l.UIDMappings, l.GIDMappings
+		for _, ns := range l.Namespaces {
+			switch {
+			case ns.Path != "":
+				so.join = append(so.join, ns)
+			case ns.Type == specs.CgroupNamespace:
+				so.newCgroupNS = true
+			case ns.Type == specs.TimeNamespace:
+				so.newTime = true
+			default:
+				so.newFlags |= uintptr(namespaceFlags[ns.Type])
+			}
+		}
+		so.timeOffsets = l.TimeOffsets
+	}
+	cgroupPaths := mgr.Paths()
+	var dec decodedSpec
+	decoded := make(chan struct{})
+	go func() {
+		defer close(decoded)
+		dec = r.decodeSpec(raw, config, bundle, id, o, so.newCgroupNS, cgroupPaths)
+	}()
+	decode := func() decodedSpec { <-decoded; return dec }
+	defer decode() // never leave it running
+
+	fifoPath := filepath.Join(dir, execFifoName)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	// Past the umask: a container's root in a user namespace must open it.
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, nil, fmt.Errorf("chmod exec fifo: %w", err)
+	}
+	fifoFD, err := unix.Open(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	so.fifo = os.NewFile(uintptr(fifoFD), "exec.fifo")
+	defer so.fifo.Close()
+	if peek.terminal() {
+		conn, err := dialConsole(o.ConsoleSocket)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer conn.Close()
+		so.console = conn
+	}
+	reason := peek.initNeeds().goInitReason()
+	if reason == "" {
+		so.plan = func(fds childFDs) (*nsexec.Plan, error) {
+			d := decode()
+			if d.err != nil {
+				return nil, d.err
+			}
+			return initPlan(d.cfg, fds)
+		}
+	} else if d := decode(); d.err != nil {
+		return nil, nil, d.err
+	}
+	r.debug("container %s: set up by the %s", id, initPath(reason))
+	c, err = startChild(so)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := decode()
+	if d.err != nil {
+		return c, nil, d.err
+	}
+	spec, cfg := d.spec, d.cfg
+	pid := c.pid
+	rec = &record{ID: id, Bundle: bundle, Rootfs: cfg.Rootfs, Created: time.Now().UTC(), Spec: spec,
+		InitPid: pid, CgroupPaths: cgroupPaths}
+	if reason != "" {
+		cfg.State = r.specState(rec, Created)
+		if err := c.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+			return c, nil, fmt.Errorf("send config to container init: %w", err)
+		}
+	}
+	// The init is born in its cgroup; the limits go in while it sets up.
+	if err := mgr.Set(cgroupResources(spec)); err != nil {
+		return c, nil, fmt.Errorf("cgroups: set resources: %w", err)
+	}
+	if needHookSync(spec) {
+		if err := c.expect(msgHooks); err != nil {
+			return c, nil, err
+		}
+		st := r.specState(rec, Creating)
+		if err := runHooks("prestart", spec.Hooks.Prestart, st); err != nil {
+			return c, nil, err
+		}
+		if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, st); err != nil {
+			return c, nil, err
+		}
+		if err := c.send(syncMsg{Type: msgResume}); err != nil {
+			return c, nil, fmt.Errorf("resume container init: %w", err)
+		}
+	}
+	if err := c.expect(msgReady); err != nil {
+		return c, nil, err
+	}
+	start, _, ok := procStat(pid)
+	if !ok {
+		return c, nil, fmt.Errorf("container init exited during setup")
+	}
+	rec.InitStartTime = start
+	if err := r.save(rec); err != nil {
+		return c, nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, pid); err != nil {
+			return c, nil, err
+		}
+	}
+	return c, rec, nil
+}
+
+// decodeSpec decodes and checks the whole spec and makes the init's
+// config.
+func (r *Runtime) decodeSpec(raw []byte, config, bundle, id string, o CreateOpts, newCgroupNS bool, cgroupPaths map[string]string) decodedSpec {
+	var spec specs.Spec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return decodedSpec{err: fmt.Errorf("parse %s: %w", config, err)}
+	}
+	if err := Validate(&spec); err != nil {
+		return decodedSpec{err: err}
 	}
 	if spec.Linux.MountLabel != "" && !lsmEnabled("selinux") {
 		// Mounts carry no label without SELinux; runc and crun ignore it too.
@@ -92,134 +361,12 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, err error) {
 		rootfs = filepath.Join(bundle, rootfs)
 	}
 	if st, err := os.Stat(rootfs); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("rootfs %s: not a directory: %v", rootfs, err)
+		return decodedSpec{err: fmt.Errorf("rootfs %s: not a directory: %v", rootfs, err)}
 	}
-	if spec.Process.Terminal && o.ConsoleSocket == "" {
-		return nil, fmt.Errorf("cannot allocate a terminal without --console-socket")
-	}
-	if err := os.MkdirAll(r.Root, 0o711); err != nil {
-		return nil, fmt.Errorf("create state root: %w", err)
-	}
-	dir := r.dir(id)
-	if err := os.Mkdir(dir, 0o711); err != nil {
-		if os.IsExist(err) {
-			return nil, fmt.Errorf("container %q: %w", id, ErrExist)
-		}
-		return nil, fmt.Errorf("create state dir: %w", err)
-	}
-	rec := &record{ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(), Spec: spec}
-	mgr, err := r.cgroupManager(rec)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("cgroups: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			if c != nil {
-				c.kill()
-			}
-			_ = mgr.Destroy()
-			os.RemoveAll(dir)
-		}
-	}()
-
-	fifoPath := filepath.Join(dir, execFifoName)
-	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
-		return nil, fmt.Errorf("create exec fifo: %w", err)
-	}
-	// Past the umask: a container's root in a user namespace must open it.
-	if err := os.Chmod(fifoPath, 0o622); err != nil {
-		return nil, fmt.Errorf("chmod exec fifo: %w", err)
-	}
-	fifoFD, err := unix.Open(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open exec fifo: %w", err)
-	}
-	fifo := os.NewFile(uintptr(fifoFD), "exec.fifo")
-	defer fifo.Close()
-
-	so := spawnOpts{fifo: fifo, preserve: o.PreserveFDs, stdio: stdio(o.Stdio),
-		uidMappings: spec.Linux.UIDMappings, gidMappings: spec.Linux.GIDMappings}
-	newCgroupNS := false
-	for _, ns := range spec.Linux.Namespaces {
-		switch {
-		case ns.Path != "":
-			so.join = append(so.join, ns)
-		case ns.Type == specs.CgroupNamespace:
-			newCgroupNS = true
-		case ns.Type == specs.TimeNamespace:
-			so.newTime = true
-		default:
-			so.newFlags |= uintptr(namespaceFlags[ns.Type])
-		}
-	}
-	if spec.Linux.TimeOffsets != nil {
-		so.timeOffsets = spec.Linux.TimeOffsets
-	}
-	if spec.Process.Terminal {
-		conn, err := dialConsole(o.ConsoleSocket)
-		if err != nil {
-			return nil, err
-		}
-		defer conn.Close()
-		so.console = conn
-	}
-	c, err = startChild(so)
-	if err != nil {
-		return nil, err
-	}
-	pid := c.cmd.Process.Pid
-	rec.InitPid = pid
-	rec.CgroupPaths = mgr.Paths()
-	cfg := &initConfig{ContainerID: id, Spec: spec, Process: spec.Process, Rootfs: rootfs,
+	cfg := &initConfig{ContainerID: id, Spec: &spec, Process: spec.Process, Rootfs: rootfs,
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, NewCgroupNS: newCgroupNS,
-		CgroupPaths: rec.CgroupPaths, PreserveFDs: o.PreserveFDs, State: r.specState(rec, Created)}
-	// Config first: the child mounts its rootfs while we move it into its
-	// cgroup (a v1 migration waits for an RCU grace period, milliseconds).
-	if err := c.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
-		return c, fmt.Errorf("send config to container init: %w", err)
-	}
-	if err := mgr.Apply(pid); err != nil {
-		return c, fmt.Errorf("cgroups: join: %w", err)
-	}
-	if err := mgr.Set(cgroupResources(spec)); err != nil {
-		return c, fmt.Errorf("cgroups: set resources: %w", err)
-	}
-	if err := c.send(syncMsg{Type: msgCgroup}); err != nil {
-		return c, fmt.Errorf("container init: %w", err)
-	}
-	if err := c.expect(msgHooks); err != nil {
-		return c, err
-	}
-	if spec.Hooks != nil {
-		st := r.specState(rec, Creating)
-		if err := runHooks("prestart", spec.Hooks.Prestart, st); err != nil {
-			return c, err
-		}
-		if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, st); err != nil {
-			return c, err
-		}
-	}
-	if err := c.send(syncMsg{Type: msgResume}); err != nil {
-		return c, fmt.Errorf("resume container init: %w", err)
-	}
-	if err := c.expect(msgReady); err != nil {
-		return c, err
-	}
-	start, _, ok := procStat(pid)
-	if !ok {
-		return c, fmt.Errorf("container init exited during setup")
-	}
-	rec.InitStartTime = start
-	if err := r.save(rec); err != nil {
-		return c, err
-	}
-	if o.PidFile != "" {
-		if err := writePidFile(o.PidFile, pid); err != nil {
-			return c, err
-		}
-	}
-	return c, nil
+		CgroupPaths: cgroupPaths, PreserveFDs: o.PreserveFDs}
+	return decodedSpec{spec: &spec, cfg: cfg}
 }
 
 func stdio(s [3]*os.File) [3]*os.File {
@@ -269,7 +416,11 @@ func (r *Runtime) Start(id string) error {
 	default:
 		return fmt.Errorf("cannot start an already %s container", st)
 	}
-	fifoPath := filepath.Join(r.dir(id), execFifoName)
+	return r.start(rec)
+}
+
+func (r *Runtime) start(rec *record) error {
+	fifoPath := filepath.Join(r.dir(rec.ID), execFifoName)
 	done := make(chan error, 1)
 	go func() {
 		f, err := os.OpenFile(fifoPath, os.O_RDONLY, 0)
@@ -327,29 +478,30 @@ wait:
 // container's init to exit, deletes the container and returns the exit code
 // (128+signal for a killed init).
 func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
-	c, err := r.create(id, o)
+	c, rec, err := r.create(id, o)
 	if err != nil {
 		return -1, err
 	}
 	c.parent.Close()
 	stop := func() {}
 	if !detach {
-		stop = forwardSignals(c.cmd.Process)
+		stop = forwardSignals(c.pid)
 	}
-	if err := r.Start(id); err != nil {
+	if err := r.start(rec); err != nil {
 		stop()
 		_ = r.Delete(id, true)
-		_ = c.cmd.Wait()
+		c.wait()
 		return -1, err
 	}
 	if detach {
-		_ = c.cmd.Process.Release()
 		return 0, nil
 	}
-	_ = c.cmd.Wait()
+	ws := c.wait()
 	stop()
-	code := exitCode(c.cmd.ProcessState)
-	if err := r.Delete(id, true); err != nil {
+	code := exitCode(ws)
+	// The init is reaped: stopped (destroy kills whatever else of the
+	// container still runs).
+	if err := r.destroy(rec, Stopped); err != nil {
 		return code, err
 	}
 	return code, nil
@@ -364,25 +516,22 @@ var forwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.
 // uses signal.Reset rather than signal.Stop, which waits for signal delivery
 // to quiesce and cost milliseconds per container; the relaying goroutine
 // stays parked until the process exits.
-func forwardSignals(p *os.Process) (stop func()) {
+func forwardSignals(pid int) (stop func()) {
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, forwardedSignals...)
 	go func() {
 		for s := range sigc {
-			_ = p.Signal(s)
+			_ = unix.Kill(pid, s.(syscall.Signal))
 		}
 	}()
 	return func() { signal.Reset(forwardedSignals...) }
 }
 
-func exitCode(ps *os.ProcessState) int {
-	if ps == nil {
-		return -1
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+func exitCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
-	return ps.ExitCode()
+	return ws.ExitStatus()
 }
 
 // State returns a container's OCI state.
@@ -454,7 +603,11 @@ func (r *Runtime) signalAll(rec *record, sig unix.Signal) error {
 	if err != nil {
 		return fmt.Errorf("list container processes: %w", err)
 	}
+	self := os.Getpid()
 	for _, p := range pids {
+		if p == self {
+			continue // never ourselves, whatever is in the cgroup
+		}
 		if err := unix.Kill(p, sig); err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("signal process %d: %w", p, err)
 		}
@@ -671,7 +824,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	if p.Terminal && o.ConsoleSocket == "" {
 		return -1, fmt.Errorf("cannot allocate a terminal without --console-socket")
 	}
-	so := spawnOpts{preserve: o.PreserveFDs, stdio: stdio(o.Stdio)}
+	m, err := r.cgroupManager(rec)
+	if err != nil {
+		return -1, fmt.Errorf("cgroups: %w", err)
+	}
+	so := spawnOpts{preserve: o.PreserveFDs, stdio: stdio(o.Stdio), cgroup: m}
 	for _, ns := range rec.Spec.Linux.Namespaces {
 		path := fmt.Sprintf("/proc/%d/ns/%s", rec.InitPid, nsKind[ns.Type])
 		if sameNamespace(path, nsKind[ns.Type]) {
@@ -687,22 +844,21 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		defer conn.Close()
 		so.console = conn
 	}
+	cfg := &initConfig{Exec: true, ContainerID: id, Spec: rec.Spec, Process: p, Rootfs: rec.Rootfs, PreserveFDs: o.PreserveFDs}
+	reason := specInitNeeds(rec.Spec, true).goInitReason()
+	if reason == "" {
+		so.plan = func(fds childFDs) (*nsexec.Plan, error) { return execProcessPlan(cfg, fds) }
+	}
+	r.debug("exec in container %s: set up by the %s", id, initPath(reason))
 	c, err := startChild(so)
 	if err != nil {
 		return -1, err
 	}
-	m, err := r.cgroupManager(rec)
-	if err == nil {
-		err = m.Apply(c.cmd.Process.Pid)
-	}
-	if err != nil {
-		c.kill()
-		return -1, fmt.Errorf("cgroups: join: %w", err)
-	}
-	cfg := &initConfig{Exec: true, ContainerID: id, Spec: rec.Spec, Process: p, Rootfs: rec.Rootfs, PreserveFDs: o.PreserveFDs}
-	if err := c.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
-		c.kill()
-		return -1, fmt.Errorf("send config to exec process: %w", err)
+	if reason != "" {
+		if err := c.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+			c.kill()
+			return -1, fmt.Errorf("send config to exec process: %w", err)
+		}
 	}
 	if err := c.waitExec(); err != nil {
 		c.kill()
@@ -710,18 +866,17 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	}
 	c.parent.Close()
 	if o.PidFile != "" {
-		if err := writePidFile(o.PidFile, c.cmd.Process.Pid); err != nil {
+		if err := writePidFile(o.PidFile, c.pid); err != nil {
 			return -1, err
 		}
 	}
 	if o.Detach {
-		_ = c.cmd.Process.Release()
 		return 0, nil
 	}
-	stop := forwardSignals(c.cmd.Process)
-	_ = c.cmd.Wait()
+	stop := forwardSignals(c.pid)
+	ws := c.wait()
 	stop()
-	return exitCode(c.cmd.ProcessState), nil
+	return exitCode(ws), nil
 }
 
 func sameNamespace(path, kind string) bool {

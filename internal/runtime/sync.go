@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -12,7 +13,6 @@ import (
 // process (child), one JSON object per line over a socketpair.
 const (
 	msgConfig = "config" // parent → child: what to set up
-	msgCgroup = "cgroup" // parent → child: you are in your cgroup
 	msgHooks  = "hooks"  // child → parent: mounts done; run prestart/createRuntime hooks
 	msgResume = "resume" // parent → child: hooks done, go on
 	msgReady  = "ready"  // child → parent: set up; about to wait for start / exec
@@ -20,10 +20,30 @@ const (
 )
 
 type syncMsg struct {
-	Type   string      `json:"type"`
-	Error  string      `json:"error,omitempty"`
+	Type  string `json:"type"`
+	Error string `json:"error,omitempty"`
+	// Errno: the system call error behind Error, from the first stage.
+	Errno  int         `json:"errno,omitempty"`
 	Config *initConfig `json:"config,omitempty"`
 }
+
+// childError is an error a container process reported: its message, and
+// the errno it carried, so that errors.Is works on it.
+type childError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *childError) Error() string { return e.msg }
+
+func (e *childError) Unwrap() error {
+	if e.errno == 0 {
+		return nil
+	}
+	return e.errno
+}
+
+func (m syncMsg) err() error { return &childError{msg: m.Error, errno: syscall.Errno(m.Errno)} }
 
 // initConfig is everything the child needs that is not in its environment.
 type initConfig struct {
@@ -72,7 +92,7 @@ func expectMsg(d *json.Decoder, want string) error {
 		return fmt.Errorf("reading from container init: %w", err)
 	}
 	if m.Type == msgError {
-		return fmt.Errorf("%s", m.Error)
+		return m.err()
 	}
 	if m.Type != want {
 		return fmt.Errorf("container init sent %q, expected %q", m.Type, want)

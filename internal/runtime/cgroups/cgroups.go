@@ -33,6 +33,11 @@ type Manager interface {
 	// Apply creates the cgroup in every hierarchy (idempotent) and moves
 	// pid in. A pid <= 0 only creates the cgroup.
 	Apply(pid int) error
+	// Create creates the cgroup in every hierarchy (idempotent).
+	Create() error
+	// Birthplace says how a new process is born in the created cgroup
+	// instead of being migrated into it; see the implementation.
+	Birthplace() (cgroupFD int, tasks []string, err error)
 	// Set creates the cgroup if needed and writes the limits of r; nil
 	// and unset fields leave the current values alone.
 	Set(r *specs.LinuxResources) error

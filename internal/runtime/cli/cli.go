@@ -28,7 +28,9 @@ type globals struct {
 }
 
 func (g *globals) runtime() *runtime.Runtime {
-	return &runtime.Runtime{Root: g.root, Warn: func(f string, a ...any) { g.logMsg("warning", fmt.Sprintf(f, a...)) }}
+	return &runtime.Runtime{Root: g.root,
+		Warn:  func(f string, a ...any) { g.logMsg("warning", fmt.Sprintf(f, a...)) },
+		Debug: func(f string, a ...any) { g.logMsg("debug", fmt.Sprintf(f, a...)) }}
 }
 
 func (g *globals) logMsg(level, msg string) {

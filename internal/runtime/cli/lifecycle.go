@@ -53,7 +53,7 @@ func runCmd(g *globals) *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			bundleDefault(&o)
 			if !detach && o.ConsoleSocket == "" {
-				if spec, err := runtime.LoadSpec(o.Bundle); err == nil && spec.Process != nil && spec.Process.Terminal {
+				if tty, err := runtime.Terminal(o.Bundle); err == nil && tty {
 					proxy, err := newTTYProxy()
 					if err != nil {
 						return err

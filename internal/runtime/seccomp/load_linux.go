@@ -48,19 +48,26 @@ func Load(s *specs.LinuxSeccomp) (notifyFd int, err error) {
 	return LoadFilter(s, false)
 }
 
-// LoadFilter is Load that first sets PR_SET_NO_NEW_PRIVS when noNewPrivs is true.
-func LoadFilter(s *specs.LinuxSeccomp, noNewPrivs bool) (notifyFd int, err error) {
+// Filter is a compiled profile with the seccomp(2) flags to install it with.
+type Filter struct {
+	Prog   []unix.SockFilter
+	Flags  uintptr
+	Notify bool // some action is SCMP_ACT_NOTIFY: installing returns a listener fd
+}
+
+// Prepare compiles s and works out the flags to install it with.
+func Prepare(s *specs.LinuxSeccomp) (*Filter, error) {
 	p, err := resolve(s)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
 	prog, err := p.generate()
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
 	flags, err := flagBits(s.Flags)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
 	if p.notify {
 		flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
@@ -74,16 +81,33 @@ func LoadFilter(s *specs.LinuxSeccomp, noNewPrivs bool) (notifyFd int, err error
 		// Killable waits only concern a listener; the kernel refuses the flag without one.
 		flags &^= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 	}
+	return &Filter{Prog: prog, Flags: flags, Notify: p.notify}, nil
+}
+
+// Bytes is the program as an array of struct sock_filter.
+func (f *Filter) Bytes() []byte {
+	if len(f.Prog) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f.Prog[0])), len(f.Prog)*int(unsafe.Sizeof(f.Prog[0])))
+}
+
+// LoadFilter is Load that first sets PR_SET_NO_NEW_PRIVS when noNewPrivs is true.
+func LoadFilter(s *specs.LinuxSeccomp, noNewPrivs bool) (notifyFd int, err error) {
+	f, err := Prepare(s)
+	if err != nil {
+		return -1, err
+	}
 	if noNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return -1, fmt.Errorf("seccomp: set no_new_privs: %w", err)
 		}
 	}
-	fd, err := install(prog, flags)
+	fd, err := install(f.Prog, f.Flags)
 	if err != nil {
 		return -1, err
 	}
-	if !p.notify {
+	if !f.Notify {
 		return -1, nil
 	}
 	return fd, nil
