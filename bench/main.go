@@ -180,6 +180,8 @@ func benchmarks() []Benchmark {
 		buildCold(),
 		buildRebuild(),
 		buildOneFile(),
+		imagePull(),
+		registryThroughput(),
 	}
 	sort.Slice(bs, func(i, j int) bool { return bs[i].Order < bs[j].Order })
 	return bs

@@ -227,6 +227,20 @@ func TestRegistryBerth(t *testing.T) {
 	if r := e.run(berthCLI, "", "pull", ref); r.code != 1 {
 		t.Fatalf("pull after logout: %s", r)
 	}
+	if _, err := os.Stat(dockerPath); err == nil {
+		// The real docker CLI logs in through berthd's POST /auth, into the
+		// same config.json berth reads.
+		r = e.run(dockerCLI, "wrong\n", "login", "-u", "alice", "--password-stdin", secure.host)
+		if r.code != 1 || !strings.Contains(r.stderr, "401 Unauthorized") {
+			t.Fatalf("docker login with a wrong password: %s", r)
+		}
+		r = e.run(dockerCLI, "s3cret\n", "login", "-u", "alice", "--password-stdin", secure.host)
+		if r.code != 0 || !strings.Contains(r.stdout, "Login Succeeded") {
+			t.Fatalf("docker login: %s", r)
+		}
+		e.must(berthCLI, "pull", ref)
+		e.must(dockerCLI, "logout", secure.host)
+	}
 }
 
 // TestRegistryDockerRegistry: berth pushes to and pulls from Debian's

@@ -275,3 +275,60 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	kb, _ := x509.MarshalECPrivateKey(key)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }
+
+// run runs `berth registry ARGS` (this test binary) and returns its output.
+func runRegistry(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "BERTH_TEST_REGISTRY_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestGCCommand runs `berth registry gc` against a root a server uses.
+func TestGCCommand(t *testing.T) {
+	root := t.TempDir()
+	reg := startRegistry(t, "--root", root)
+	pushRaw(t, reg.url, "app", "v1", "kept")
+	pushRaw(t, reg.url, "app", "v2", "dropped")
+	res := request(t, http.DefaultClient, "HEAD", reg.url+"/v2/app/manifests/v2", nil, "Accept", "application/vnd.oci.image.manifest.v1+json")
+	d := res.Header.Get("Docker-Content-Digest")
+	if res := request(t, http.DefaultClient, "DELETE", reg.url+"/v2/app/manifests/"+d, nil); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %s", res.Status)
+	}
+	out, err := runRegistry(t, "gc", "--root", root, "--dry-run", "--min-age", "0s")
+	if err != nil || !strings.HasPrefix(out, "would remove 3 blobs") {
+		t.Fatalf("gc --dry-run: %v %q", err, out)
+	}
+	out, err = runRegistry(t, "gc", "--root", root, "--min-age", "0s")
+	if err != nil || !strings.HasPrefix(out, "removed 3 blobs") {
+		t.Fatalf("gc: %v %q", err, out)
+	}
+	// The server, still running, serves what was kept.
+	if got := pullInto(t, strings.TrimPrefix(reg.url, "http://")+"/app:v1"); strings.HasPrefix(got, "error") {
+		t.Fatalf("pull after gc: %s", got)
+	}
+	if out, err := runRegistry(t, "gc", "--root", root); err != nil || !strings.HasPrefix(out, "removed 0 blobs") {
+		t.Fatalf("second gc: %v %q", err, out)
+	}
+}
+
+// TestServeProxyFlag runs a cache process (serve --proxy) in front of an
+// upstream process.
+func TestServeProxyFlag(t *testing.T) {
+	up := startRegistry(t, "--root", t.TempDir())
+	pushRaw(t, up.url, "library/app", "v1", "proxied")
+	cache := startRegistry(t, "--root", t.TempDir(), "--proxy", up.url, "--proxy-tag-ttl", "1h")
+	ref := strings.TrimPrefix(cache.url, "http://") + "/library/app:v1"
+	first := pullInto(t, ref)
+	if strings.HasPrefix(first, "error") {
+		t.Fatalf("pull through the cache: %s", first)
+	}
+	up.kill()
+	if got := pullInto(t, ref); got != first {
+		t.Fatalf("pull with the upstream gone: %s", got)
+	}
+	if out, err := runRegistry(t, "serve", "--root", t.TempDir(), "--proxy", "not a url"); err == nil || !strings.Contains(out, "--proxy") {
+		t.Fatalf("bad --proxy: %v %q", err, out)
+	}
+}
