@@ -125,6 +125,14 @@ func (s *State) SetRemoving(force bool) error {
 	return nil
 }
 
+// SetDead marks a container whose removal failed: nothing runs, rm may
+// try again.
+func (s *State) SetDead() {
+	s.Status = container.StateDead
+	s.Pid = 0
+	s.Health = nil
+}
+
 // API returns the state in the Engine API's shape.
 func (s *State) API() *container.State {
 	st := &container.State{

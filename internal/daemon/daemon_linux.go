@@ -30,6 +30,7 @@ import (
 	"github.com/berth-project/berth/internal/engine/events"
 	"github.com/berth-project/berth/internal/engine/networks"
 	"github.com/berth-project/berth/internal/engine/volumes"
+	"github.com/berth-project/berth/internal/initproc"
 	nrec "github.com/berth-project/berth/internal/network"
 	vrec "github.com/berth-project/berth/internal/volume"
 )
@@ -106,6 +107,11 @@ func Run(ctx context.Context, cfg *Config) error {
 		return fmt.Errorf("find own binary: %w", err)
 	}
 	runtimes := knownRuntimes(self, cfg)
+	initPath := filepath.Join(cfg.DataRoot, "bin", "berth-init")
+	if err := initproc.Install(initPath); err != nil {
+		log.Printf("--init will not work: %v", err)
+		initPath = ""
+	}
 	if _, ok := runtimes[cfg.DefaultRuntime]; !ok && !filepath.IsAbs(cfg.DefaultRuntime) {
 		return fmt.Errorf("default runtime %q not found", cfg.DefaultRuntime)
 	}
@@ -135,7 +141,8 @@ func Run(ctx context.Context, cfg *Config) error {
 	svc := engine.New(engine.Config{
 		Root:           filepath.Join(cfg.DataRoot, "containers"),
 		ExecRoot:       cfg.ExecRoot,
-		ShimArgv:       []string{self, "shim"},
+		Berth:          self,
+		InitPath:       initPath,
 		Runtimes:       runtimes,
 		DefaultRuntime: cfg.DefaultRuntime,
 		CgroupParent:   cfg.CgroupParent,
@@ -225,7 +232,7 @@ func listenUnix(host string) (net.Listener, error) {
 // runtimes added by configuration.
 func knownRuntimes(self string, cfg *Config) map[string]engine.Runtime {
 	rts := map[string]engine.Runtime{
-		"berth": {Name: "berth", Binary: self, Args: []string{"runtime"}},
+		"berth": {Name: "berth", Binary: self, Args: []string{"runtime"}, Builtin: true},
 	}
 	for _, name := range []string{"runc", "crun"} {
 		if p, err := exec.LookPath(name); err == nil {

@@ -10,14 +10,20 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
-// Launch starts a shim for the container described by the config at
-// cfgPath: `argv[0] argv[1:]... CONFIG`, in its own session, with output to
-// logPath. It returns once the container is created (the shim then waits
-// for Client.Start) or with the shim's error.
-func Launch(argv []string, cfgPath, logPath string) (int, error) {
+// Launch starts berth-shim for the container described by the config at
+// cfgPath, in its own session, with its output appended to logPath. It
+// returns once the container is created (the shim then waits for
+// Client.Start) or with the shim's error.
+func Launch(cfgPath, logPath string) (int, error) {
+	exe, err := executable()
+	if err != nil {
+		return 0, err
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -29,8 +35,14 @@ func Launch(argv []string, cfgPath, logPath string) (int, error) {
 		return 0, fmt.Errorf("open shim log: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(argv[0], append(argv[1:], cfgPath)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		w.Close()
+		return 0, err
+	}
+	defer devnull.Close()
+	cmd := &exec.Cmd{Path: exe, Args: []string{"berth-shim", cfgPath}}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -57,6 +69,94 @@ func Launch(argv []string, cfgPath, logPath string) (int, error) {
 	return resp.Pid, nil
 }
 
+// Request is one call on the shim socket. Streaming ops (attach, exec)
+// switch the connection to frames after the response line; the client's
+// further bytes are the process's stdin.
+type Request struct {
+	Op string // state, start, events, attach, kill, resize, exec, exec-state, restart-policy
+
+	Signal int
+	All    bool
+	// Stop marks a kill as the user stopping the container (no restart).
+	Stop bool
+
+	Stdin, Stdout, Stderr bool
+
+	Height, Width uint16
+
+	ExecID   string
+	Process  json.RawMessage // OCI process for exec
+	Terminal bool
+	Detach   bool
+
+	Restart *RestartPolicy
+}
+
+// encode renders the request as the shim reads it: "OP key=value ...\n",
+// followed by the process JSON for exec.
+func (r Request) encode() ([]byte, error) {
+	b := []byte(r.Op)
+	word := func(k, v string) {
+		b = append(b, ' ')
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, v...)
+	}
+	flag := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	if r.ExecID != "" && strings.ContainsAny(r.ExecID, " \n=") {
+		return nil, fmt.Errorf("bad exec id %q", r.ExecID)
+	}
+	switch r.Op {
+	case "attach":
+		word("stdin", flag(r.Stdin))
+		word("stdout", flag(r.Stdout))
+		word("stderr", flag(r.Stderr))
+	case "kill":
+		word("sig", strconv.Itoa(r.Signal))
+		word("all", flag(r.All))
+		word("stop", flag(r.Stop))
+	case "resize":
+		if r.ExecID != "" {
+			word("exec", r.ExecID)
+		}
+		word("h", strconv.Itoa(int(r.Height)))
+		word("w", strconv.Itoa(int(r.Width)))
+	case "exec":
+		word("id", r.ExecID)
+		word("tty", flag(r.Terminal))
+		word("stdin", flag(r.Stdin))
+		word("detach", flag(r.Detach))
+		word("len", strconv.Itoa(len(r.Process)))
+	case "exec-state":
+		word("id", r.ExecID)
+	case "restart-policy":
+		if r.Restart == nil || strings.ContainsAny(r.Restart.Name, " \n=") {
+			return nil, errors.New("no restart policy")
+		}
+		word("name", r.Restart.Name)
+		word("max", strconv.Itoa(r.Restart.MaxRetries))
+	}
+	b = append(b, '\n')
+	if r.Op == "exec" {
+		b = append(b, r.Process...)
+	}
+	return b, nil
+}
+
+// Response is the shim's JSON line answer.
+type Response struct {
+	Error    string `json:",omitempty"`
+	State    *State `json:",omitempty"`
+	Pid      int    `json:",omitempty"`
+	Running  bool   `json:",omitempty"`
+	ExitCode int    `json:",omitempty"`
+}
+
 // Client talks to a running shim.
 type Client struct {
 	Socket string
@@ -71,8 +171,12 @@ func (c Client) call(ctx context.Context, req Request) (net.Conn, *bufio.Reader,
 	if err != nil {
 		return nil, nil, Response{}, fmt.Errorf("%w: %v", ErrShimGone, err)
 	}
-	b, _ := json.Marshal(req)
-	if _, err := conn.Write(append(b, '\n')); err != nil {
+	b, err := req.encode()
+	if err != nil {
+		conn.Close()
+		return nil, nil, Response{}, err
+	}
+	if _, err := conn.Write(b); err != nil {
 		conn.Close()
 		return nil, nil, Response{}, fmt.Errorf("%w: %v", ErrShimGone, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -32,6 +33,9 @@ func newCreateCommand(cli *command.CLI) *cobra.Command {
 
 // create makes the container of run/create and returns its ID.
 func create(ctx context.Context, cli *command.CLI, o *createOptions, args []string) (string, error) {
+	if _, err := reference.ParseAnyReference(args[0]); err != nil {
+		return "", statusErr(125, err.Error())
+	}
 	cfg, hc, err := o.toConfig(args[0], args[1:])
 	if err != nil {
 		return "", err

@@ -2,6 +2,8 @@ package container
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"os"
@@ -170,6 +172,12 @@ func (o *createOptions) toConfig(image string, args []string) (*container.Config
 		hc.Devices = append(hc.Devices, dm)
 	}
 	if hc.RestartPolicy, err = parseRestart(o.restart); err != nil {
+		return nil, nil, err
+	}
+	if o.rm && !hc.RestartPolicy.IsNone() {
+		return nil, nil, invalid("conflicting options: cannot specify both --restart and --rm")
+	}
+	if hc.SecurityOpt, err = parseSecurityOpts(o.securityOpt); err != nil {
 		return nil, nil, err
 	}
 	hc.LogConfig.Type = o.logDriver
@@ -412,4 +420,33 @@ func isPerms(p string) bool {
 		}
 	}
 	return true
+}
+
+// parseSecurityOpts checks the form of --security-opt (key=value,
+// key:value or no-new-privileges; the daemon checks the rest) and, as
+// docker's CLI does, reads a seccomp=FILE profile and sends its JSON.
+func parseSecurityOpts(opts []string) ([]string, error) {
+	out := make([]string, 0, len(opts))
+	for _, so := range opts {
+		k, v, ok := strings.Cut(so, "=")
+		if !ok && so != "no-new-privileges" {
+			if !strings.Contains(so, ":") {
+				return nil, invalid("Invalid --security-opt: %q", so)
+			}
+			k, v, _ = strings.Cut(so, ":")
+		}
+		if k == "seccomp" && v != "unconfined" && v != "builtin" {
+			b, err := os.ReadFile(v)
+			if err != nil {
+				return nil, invalid("opening seccomp profile (%s) failed: %v", v, err)
+			}
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, b); err != nil {
+				return nil, invalid("compacting json for seccomp profile (%s) failed: %v", v, err)
+			}
+			so = "seccomp=" + buf.String()
+		}
+		out = append(out, so)
+	}
+	return out, nil
 }

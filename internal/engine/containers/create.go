@@ -89,11 +89,8 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
 	}
-	if hc.Init != nil && *hc.Init {
-		warnings = append(warnings, "--init is not supported yet: the command runs as the container's init")
-	}
-	if hc.LogConfig.Type == "local" {
-		warnings = append(warnings, "the local log driver writes the json-file format")
+	if hc.Init != nil && *hc.Init && s.cfg.InitPath == "" {
+		return CreateResult{}, errdefs.InvalidArgumentf("--init: the daemon has no init binary (see its log)")
 	}
 	id := newID()
 	c := &crec.Container{
@@ -111,7 +108,7 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 		Dir:        filepath.Join(s.cfg.Root, id),
 		Networks:   endpoints,
 	}
-	if hc.LogConfig.Type == "json-file" || hc.LogConfig.Type == "local" {
+	if hc.LogConfig.Type == "json-file" {
 		c.LogPath = filepath.Join(c.Dir, id+"-json.log")
 	}
 	if err := os.MkdirAll(c.Dir, 0o710); err != nil {
@@ -162,10 +159,8 @@ func validateHostConfig(hc *container.HostConfig) error {
 	default:
 		return errdefs.InvalidArgumentf("invalid restart policy: unknown policy '%s'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'", hc.RestartPolicy.Name)
 	}
-	switch hc.LogConfig.Type {
-	case "", "json-file", "local", "none":
-	default:
-		return errdefs.InvalidArgumentf("logging driver %q is not supported (json-file, none)", hc.LogConfig.Type)
+	if _, err := parseLogConfig(hc.LogConfig, DefaultLogMaxSize, DefaultLogMaxFiles); err != nil {
+		return err
 	}
 	if _, err := oci.New(oci.WithResources(hc.Resources), oci.WithNetworkMode(hc.NetworkMode)); err != nil {
 		return err

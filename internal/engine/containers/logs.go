@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	crec "github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
@@ -28,15 +33,17 @@ type LogsOptions struct {
 // followPoll is how often a followed log is checked for new lines.
 const followPoll = 50 * time.Millisecond
 
-// Logs writes the container's json-file log to w (multiplexed frames, or
-// raw for a terminal), then, with Follow, new lines until the container
-// stops or ctx ends. flush, when set, is called after each batch.
+// Logs writes the container's log (json-file or local driver) to w
+// (multiplexed frames, or raw for a terminal), then, with Follow, new
+// entries until the container stops or ctx ends. flush, when set, is
+// called after each batch.
 func (s *Service) Logs(ctx context.Context, ref string, opts LogsOptions, w io.Writer, flush func()) error {
 	c, err := s.store.Get(ref)
 	if err != nil {
 		return err
 	}
-	if c.LogPath == "" {
+	path, local := logFile(c)
+	if path == "" {
 		return errdefs.InvalidArgumentf("configured logging driver does not support reading")
 	}
 	if !opts.Stdout && !opts.Stderr {
@@ -44,21 +51,18 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogsOptions, w io.W
 	}
 	lw := &logWriter{w: w, tty: c.Config.Tty, opts: opts}
 	var entries []shim.LogEntry
-	for _, p := range logFiles(c.LogPath, s.cfg.LogMaxFiles+8) {
-		if p == c.LogPath {
-			continue
-		}
-		entries = readEntries(p, entries, opts)
+	for _, p := range rotatedLogs(path) {
+		entries = readRotated(p, local, entries, opts)
 	}
-	cur, err := os.Open(c.LogPath)
+	cur, err := os.Open(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	var br *lineReader
+	var er *entryReader
 	if cur != nil {
 		defer func() { cur.Close() }()
-		br = newLineReader(cur)
-		entries = readFrom(br, entries, opts)
+		er = newEntryReader(cur, local)
+		entries = er.read(entries, opts)
 	}
 	if opts.Tail >= 0 && len(entries) > opts.Tail {
 		entries = entries[len(entries)-opts.Tail:]
@@ -80,24 +84,24 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogsOptions, w io.W
 			running = cc.State.Running()
 		}
 		if cur == nil {
-			if f, err := os.Open(c.LogPath); err == nil {
-				cur, br = f, newLineReader(f)
+			if f, err := os.Open(path); err == nil {
+				cur, er = f, newEntryReader(f, local)
 			}
 		}
 		if cur != nil {
-			for _, e := range readFrom(br, nil, opts) {
+			for _, e := range er.read(nil, opts) {
 				if err := lw.write(e); err != nil {
 					return nil
 				}
 			}
-			if rotated(cur, c.LogPath) {
-				for _, e := range readFrom(br, nil, opts) {
+			if rotated(cur, path) {
+				for _, e := range er.read(nil, opts) {
 					if err := lw.write(e); err != nil {
 						return nil
 					}
 				}
 				cur.Close()
-				cur, br = nil, nil
+				cur, er = nil, nil
 				continue
 			}
 		}
@@ -118,6 +122,15 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogsOptions, w io.W
 	}
 }
 
+// logFile is the file the container's log driver writes ("" for none)
+// and whether it has the local driver's format.
+func logFile(c *crec.Container) (string, bool) {
+	if c.HostConfig != nil && c.HostConfig.LogConfig.Type == "local" {
+		return filepath.Join(c.Dir, "local-logs", "container.log"), true
+	}
+	return c.LogPath, false
+}
+
 // writeLogs writes the log without following (attach with logs=1).
 func (s *Service) writeLogs(ctx context.Context, c *crec.Container, opts LogsOptions, w io.Writer, tty bool) error {
 	opts.Tail = -1
@@ -125,62 +138,105 @@ func (s *Service) writeLogs(ctx context.Context, c *crec.Container, opts LogsOpt
 	return s.Logs(ctx, c.ID, opts, w, nil)
 }
 
-// logFiles lists the rotated files oldest first, then the current one.
-func logFiles(path string, max int) []string {
+// rotatedLogs lists the rotated files (path.N or, compressed, path.N.gz)
+// oldest first.
+func rotatedLogs(path string) []string {
 	var out []string
-	for i := max; i >= 1; i-- {
+	for i := 1; ; i++ {
 		p := path + "." + strconv.Itoa(i)
-		if _, err := os.Stat(p); err == nil {
-			out = append(out, p)
+		if _, err := os.Stat(p); err != nil {
+			if _, err := os.Stat(p + ".gz"); err != nil {
+				break
+			}
+			p += ".gz"
 		}
+		out = append([]string{p}, out...)
 	}
-	return append(out, path)
+	return out
 }
 
-func readEntries(path string, entries []shim.LogEntry, opts LogsOptions) []shim.LogEntry {
+func readRotated(path string, local bool, entries []shim.LogEntry, opts LogsOptions) []shim.LogEntry {
 	f, err := os.Open(path)
 	if err != nil {
 		return entries
 	}
 	defer f.Close()
-	return readFrom(newLineReader(f), entries, opts)
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return entries
+		}
+		defer zr.Close()
+		r = zr
+	}
+	return newEntryReader(r, local).read(entries, opts)
 }
 
-// lineReader reads complete lines of a growing file; a partial last
-// line waits for its end.
-type lineReader struct {
+// entryReader reads the complete entries of a growing file; a partial
+// last entry waits for its end.
+type entryReader struct {
 	r     io.Reader
+	local bool
 	buf   []byte
 	chunk []byte
 }
 
-func newLineReader(r io.Reader) *lineReader {
-	return &lineReader{r: r, chunk: make([]byte, 64*1024)}
+func newEntryReader(r io.Reader, local bool) *entryReader {
+	return &entryReader{r: r, local: local, chunk: make([]byte, 64*1024)}
 }
 
-// readFrom appends the entries of the lines available now that opts
-// selects.
-func readFrom(lr *lineReader, entries []shim.LogEntry, opts LogsOptions) []shim.LogEntry {
+// read appends the entries available now that opts selects.
+func (er *entryReader) read(entries []shim.LogEntry, opts LogsOptions) []shim.LogEntry {
 	for {
-		n, err := lr.r.Read(lr.chunk)
-		lr.buf = append(lr.buf, lr.chunk[:n]...)
+		n, err := er.r.Read(er.chunk)
+		er.buf = append(er.buf, er.chunk[:n]...)
 		for {
-			i := bytes.IndexByte(lr.buf, '\n')
-			if i < 0 {
+			e, used, ok := er.next()
+			if !ok {
 				break
 			}
-			line := lr.buf[:i+1]
-			var e shim.LogEntry
-			if json.Unmarshal(line, &e) == nil && selected(e, opts) {
+			if used > 0 && selected(e, opts) {
 				entries = append(entries, e)
 			}
-			lr.buf = lr.buf[i+1:]
 		}
 		if err != nil || n == 0 {
-			lr.buf = append([]byte(nil), lr.buf...)
+			er.buf = append([]byte(nil), er.buf...)
 			return entries
 		}
 	}
+}
+
+// next takes the first complete entry off the buffer; used is 0 for a
+// record that is skipped (not decodable).
+func (er *entryReader) next() (shim.LogEntry, int, bool) {
+	var e shim.LogEntry
+	if er.local {
+		e, n, err := shim.DecodeLocal(er.buf)
+		if errors.Is(err, shim.ErrShortRecord) {
+			return e, 0, false
+		}
+		if n == 0 {
+			// a corrupt length: nothing after it can be framed
+			er.buf = er.buf[:0]
+			return e, 0, false
+		}
+		er.buf = er.buf[n:]
+		if err != nil {
+			return e, 0, true
+		}
+		return e, n, true
+	}
+	i := bytes.IndexByte(er.buf, '\n')
+	if i < 0 {
+		return e, 0, false
+	}
+	line := er.buf[:i+1]
+	er.buf = er.buf[i+1:]
+	if json.Unmarshal(line, &e) != nil {
+		return e, 0, true
+	}
+	return e, i + 1, true
 }
 
 func selected(e shim.LogEntry, opts LogsOptions) bool {

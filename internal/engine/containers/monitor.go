@@ -4,7 +4,6 @@ import (
 	"context"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -152,6 +151,9 @@ func (s *Service) finish(id string) {
 		st = &shim.State{Status: shim.StatusExited, ExitCode: 137, Error: msg, FinishedAt: time.Now().UTC(), RestartCount: c.RestartCount}
 	}
 	changed := s.applyState(c, st)
+	if err := s.deleteRuntimeState(c); err != nil {
+		log.Printf("container %s: %v", id, err)
+	}
 	if s.teardownNetwork(context.Background(), c) {
 		changed = true
 	}
@@ -180,17 +182,8 @@ func (s *Service) finish(id string) {
 
 // killOrphan kills and deletes a container whose shim is gone.
 func (s *Service) killOrphan(c *crec.Container) {
-	rt, err := s.shimRuntime(c)
-	if err != nil {
-		return
-	}
-	_ = exec.Command(rt.Argv("kill", "--all", c.ID, "KILL")[0], rt.Argv("kill", "--all", c.ID, "KILL")[1:]...).Run()
-	for i := 0; i < 50; i++ {
-		argv := rt.Argv("delete", "--force", c.ID)
-		if exec.Command(argv[0], argv[1:]...).Run() == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := s.deleteRuntimeState(c); err != nil {
+		log.Printf("container %s: %v", c.ID, err)
 	}
 }
 

@@ -87,17 +87,17 @@ func TestReadLogEntries(t *testing.T) {
 			buf.WriteByte('\n')
 		}
 	}
-	lr := newLineReader(&buf)
-	got := readFrom(lr, nil, LogsOptions{Stdout: true, Stderr: true})
+	er := newEntryReader(&buf, false)
+	got := er.read(nil, LogsOptions{Stdout: true, Stderr: true})
 	if len(got) != 2 {
 		t.Fatalf("the partial last line must wait: %d entries", len(got))
 	}
 	buf.WriteString("\n")
-	got = readFrom(lr, got, LogsOptions{Stdout: true, Stderr: true})
+	got = er.read(got, LogsOptions{Stdout: true, Stderr: true})
 	if len(got) != 3 || got[2].Log != "c\n" {
 		t.Fatalf("after the newline: %+v", got)
 	}
-	sel := readFrom(newLineReader(bytes.NewReader(mustJSONLines(t, got))), nil, LogsOptions{Stdout: true, Since: t0.Add(time.Second)})
+	sel := newEntryReader(bytes.NewReader(mustJSONLines(t, got)), false).read(nil, LogsOptions{Stdout: true, Since: t0.Add(time.Second)})
 	if len(sel) != 1 || sel[0].Log != "c\n" {
 		t.Fatalf("stdout since 1s: %+v", sel)
 	}

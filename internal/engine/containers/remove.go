@@ -2,13 +2,14 @@ package containers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
 
 	crec "github.com/berth-project/berth/internal/container"
@@ -43,19 +44,31 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	if c, err = s.store.Get(c.ID); err != nil {
 		return err
 	}
-	if err := c.State.SetRemoving(opts.Force); err != nil {
+	// Under the lock, a record already marked removing is one whose
+	// removal failed or was cut short (a daemon crash): go on with it.
+	if c.State.Status != container.StateRemoving {
+		if err := c.State.SetRemoving(opts.Force); err != nil {
+			return err
+		}
+		if err := s.store.Update(c); err != nil {
+			return err
+		}
+	}
+	if err := s.cleanup(ctx, c, opts.RemoveVolumes); err != nil {
+		// As Docker: a container that could not be removed is dead; rm
+		// tries again.
+		c.State.SetDead()
+		if uerr := s.save(c); uerr != nil {
+			return errors.Join(err, uerr)
+		}
 		return err
 	}
-	if err := s.store.Update(c); err != nil {
-		return err
-	}
-	return s.cleanup(ctx, c, opts.RemoveVolumes)
+	return nil
 }
 
 func (s *Service) cleanup(ctx context.Context, c *crec.Container, removeVolumes bool) error {
-	if rt, err := s.shimRuntime(c); err == nil {
-		argv := rt.Argv("delete", "--force", c.ID)
-		_ = exec.Command(argv[0], argv[1:]...).Run()
+	if err := s.deleteRuntimeState(c); err != nil {
+		return fmt.Errorf("remove %s: %w", c.ID[:12], err)
 	}
 	s.teardownNetwork(ctx, c)
 	if err := s.images.Unmount(ctx, c.ID, filepath.Join(c.Dir, "rootfs")); err != nil {
@@ -68,7 +81,7 @@ func (s *Service) cleanup(ctx context.Context, c *crec.Container, removeVolumes 
 		return fmt.Errorf("remove %s: %w", c.ID[:12], err)
 	}
 	os.Remove(s.shimSocket(c.ID))
-	if err := os.RemoveAll(c.Dir); err != nil {
+	if err := removeDir(c.Dir); err != nil {
 		return fmt.Errorf("remove %s: %w", c.ID[:12], err)
 	}
 	if err := s.store.Delete(c.ID); err != nil {
@@ -93,4 +106,18 @@ func (s *Service) cleanup(ctx context.Context, c *crec.Container, removeVolumes 
 	s.emit(c, eventtypes.ActionDestroy, nil)
 	s.notify(c.ID)
 	return nil
+}
+
+// removeDir removes a container's directory. A shim that is still ending
+// writes nothing there after it reported the exit, but a file may appear
+// between RemoveAll's listing and its rmdir when something else did (a
+// log compression): try again a few times.
+func removeDir(dir string) error {
+	var err error
+	for i := 0; i < 5; i++ {
+		if err = os.RemoveAll(dir); err == nil || !errors.Is(err, syscall.ENOTEMPTY) {
+			return err
+		}
+	}
+	return err
 }

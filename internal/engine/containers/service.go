@@ -6,8 +6,12 @@ package containers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -16,6 +20,7 @@ import (
 
 	"github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/engine/events"
+	"github.com/berth-project/berth/internal/runtime"
 	"github.com/berth-project/berth/internal/shim"
 )
 
@@ -58,6 +63,9 @@ type Runtime struct {
 	Name   string
 	Binary string
 	Args   []string
+	// Builtin marks berth's own runtime, which the engine and the shim
+	// also use as a library (no runtime process per operation).
+	Builtin bool
 }
 
 // Config configures the service.
@@ -66,8 +74,11 @@ type Config struct {
 	Root string
 	// ExecRoot holds shim sockets and the runtimes' state (short paths).
 	ExecRoot string
-	// ShimArgv starts a shim; the config path is appended.
-	ShimArgv []string
+	// Berth is the berth binary: the shim's helpers (`berth shim …`).
+	Berth string
+	// InitPath is berth-init on the host, mounted at /sbin/docker-init
+	// for --init ("" when not available).
+	InitPath string
 	// Runtimes by name; DefaultRuntime names the default.
 	Runtimes       map[string]Runtime
 	DefaultRuntime string
@@ -221,3 +232,33 @@ func (s *Service) Get(ref string) (*container.Container, error) { return s.store
 
 // List returns all containers, newest first.
 func (s *Service) List() []*container.Container { return s.store.List() }
+
+// deleteRuntimeState deletes what the runtime keeps of a container that
+// no longer runs (its state, cgroup, leftover processes): in process for
+// berth's runtime, with `runtime delete --force` for others. A container
+// the runtime does not know is left alone.
+func (s *Service) deleteRuntimeState(c *container.Container) error {
+	rt, err := s.runtimeFor(c)
+	if err != nil {
+		return err
+	}
+	root := s.runtimeRoot(rt)
+	if _, err := os.Stat(filepath.Join(root, c.ID)); os.IsNotExist(err) {
+		return nil
+	}
+	if rt.Builtin {
+		err := (&runtime.Runtime{Root: root}).Delete(c.ID, true)
+		if err != nil && !errors.Is(err, runtime.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	argv := shim.Runtime{Binary: rt.Binary, Args: rt.Args, Root: root}.Argv("delete", "--force", c.ID)
+	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+		if _, serr := os.Stat(filepath.Join(root, c.ID)); os.IsNotExist(serr) {
+			return nil
+		}
+		return fmt.Errorf("runtime delete: %s", strings.TrimSpace(string(out)))
+	}
+	return nil
+}

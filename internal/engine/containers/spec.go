@@ -13,6 +13,7 @@ import (
 
 	crec "github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/initproc"
 	"github.com/berth-project/berth/internal/oci"
 	"github.com/berth-project/berth/internal/runtime/seccomp"
 )
@@ -33,9 +34,15 @@ func (s *Service) buildSpec(c *crec.Container, rootfs, netns string) (*specs.Spe
 	} else {
 		etc = etcMounts(c.Dir)
 	}
+	args := append([]string{c.Path}, c.Args...)
+	if hc.Init != nil && *hc.Init {
+		// As Docker does with tini: berth-init is the container's pid 1.
+		args = append([]string{initproc.ContainerPath, "--"}, args...)
+		etc = append(etc, specs.Mount{Destination: initproc.ContainerPath, Type: "bind", Source: s.cfg.InitPath, Options: []string{"bind", "ro"}})
+	}
 	opts := []oci.SpecOpt{
 		oci.WithRootfs(rootfs, hc.ReadonlyRootfs),
-		oci.WithArgs(append([]string{c.Path}, c.Args...)...),
+		oci.WithArgs(args...),
 		oci.WithEnv(cfg.Env),
 		oci.WithCwd(cfg.WorkingDir),
 		oci.WithHostname(hostname),

@@ -5,25 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	units "github.com/docker/go-units"
-	"github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	crec "github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/shim"
-)
-
-// Default json-file rotation: users lose disks to unrotated logs.
-const (
-	DefaultLogMaxSize  = 10 << 20
-	DefaultLogMaxFiles = 3
 )
 
 // Start starts a created or exited container under a new shim.
@@ -75,12 +69,17 @@ func (s *Service) startLocked(ctx context.Context, c *crec.Container, restartCou
 	if err != nil {
 		return err
 	}
+	if scfg.Health != nil {
+		if err := writeProbeProcess(scfg.Health.Process, spec.Process, c.Config.Healthcheck.Test); err != nil {
+			return err
+		}
+	}
 	cfgPath := filepath.Join(c.Dir, "shim.json")
 	if err := shim.WriteConfig(cfgPath, scfg); err != nil {
 		return fmt.Errorf("write shim config: %w", err)
 	}
 	os.Remove(scfg.StateFile)
-	if _, err := shim.Launch(s.cfg.ShimArgv, cfgPath, filepath.Join(c.Dir, "shim.log")); err != nil {
+	if _, err := shim.Launch(cfgPath, filepath.Join(c.Dir, "shim.log")); err != nil {
 		return err
 	}
 	client := s.shimClient(c.ID)
@@ -111,6 +110,9 @@ func (s *Service) startLocked(ctx context.Context, c *crec.Container, restartCou
 // classifies the error.
 func (s *Service) startFailed(ctx context.Context, c *crec.Container, rootfs string, cause error) error {
 	s.failPendingAttaches(c.ID, cause)
+	if err := s.deleteRuntimeState(c); err != nil {
+		log.Printf("container %s: %v", c.ID, err)
+	}
 	_ = s.images.Unmount(ctx, c.ID, rootfs)
 	s.teardownNetwork(ctx, c)
 	msg := cause.Error()
@@ -145,7 +147,7 @@ func (s *Service) startFailed(ctx context.Context, c *crec.Container, rootfs str
 }
 
 func (s *Service) shimConfig(c *crec.Container, restartCount int) (*shim.Config, error) {
-	rt, err := s.shimRuntime(c)
+	rt, err := s.runtimeFor(c)
 	if err != nil {
 		return nil, err
 	}
@@ -153,48 +155,74 @@ func (s *Service) shimConfig(c *crec.Container, restartCount int) (*shim.Config,
 		return nil, err
 	}
 	hc := c.HostConfig
-	maxSize, maxFiles := s.cfg.LogMaxSize, s.cfg.LogMaxFiles
-	if v := hc.LogConfig.Config["max-size"]; v != "" {
-		n, err := units.RAMInBytes(v)
-		if err != nil {
-			return nil, errdefs.InvalidArgumentf("invalid max-size %q: %v", v, err)
-		}
-		maxSize = n
+	ls, err := parseLogConfig(hc.LogConfig, s.cfg.LogMaxSize, s.cfg.LogMaxFiles)
+	if err != nil {
+		return nil, err
 	}
-	if v := hc.LogConfig.Config["max-file"]; v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, errdefs.InvalidArgumentf("invalid max-file %q", v)
+	logPath, _ := logFile(c)
+	if ls.driver == "local" {
+		if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+			return nil, fmt.Errorf("create log dir: %w", err)
 		}
-		maxFiles = n
 	}
-	return &shim.Config{
-		Health:       healthConfig(c.Config.Healthcheck),
+	cfg := &shim.Config{
 		ID:           c.ID,
 		Bundle:       c.Dir,
 		Runtime:      rt.Binary,
 		RuntimeArgs:  rt.Args,
-		RuntimeRoot:  rt.Root,
+		RuntimeRoot:  s.runtimeRoot(rt),
+		Berth:        s.cfg.Berth,
 		Socket:       s.shimSocket(c.ID),
 		StateFile:    filepath.Join(c.Dir, "state.json"),
-		LogPath:      c.LogPath,
-		LogMaxSize:   maxSize,
-		LogMaxFiles:  maxFiles,
+		LogDriver:    ls.driver,
+		LogPath:      logPath,
+		LogMaxSize:   ls.maxSize,
+		LogMaxFiles:  ls.maxFiles,
+		LogCompress:  ls.compress,
 		Terminal:     c.Config.Tty,
 		OpenStdin:    c.Config.OpenStdin,
 		StdinOnce:    c.Config.StdinOnce,
 		Restart:      shim.RestartPolicy{Name: string(hc.RestartPolicy.Name), MaxRetries: hc.RestartPolicy.MaximumRetryCount},
 		RestartCount: restartCount,
-	}, nil
+		// berth's own runtime: the daemon deletes a finished container
+		// in process; other runtimes' state is deleted by the shim.
+		DeleteOnExit: !rt.Builtin,
+	}
+	if rt.Builtin && s.cfg.Berth != "" {
+		cfg.Helper = s.cfg.Berth
+	}
+	if h := c.Config.Healthcheck; h != nil && len(h.Test) > 0 && h.Test[0] != "NONE" {
+		cfg.Health = &shim.HealthConfig{
+			Process:  filepath.Join(c.Dir, "health.json"),
+			Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries,
+		}
+	}
+	return cfg, nil
 }
 
-// healthConfig is the healthcheck the shim runs (nil for none or NONE).
-func healthConfig(h *container.HealthConfig) *shim.HealthConfig {
-	if h == nil || len(h.Test) == 0 || h.Test[0] == "NONE" {
-		return nil
+// writeProbeProcess writes the healthcheck's process for the runtime's
+// exec: the container's process with the probe's argv and no terminal.
+func writeProbeProcess(path string, p *specs.Process, test []string) error {
+	var args []string
+	switch {
+	case len(test) >= 2 && test[0] == "CMD":
+		args = test[1:]
+	case len(test) == 2 && test[0] == "CMD-SHELL":
+		args = []string{"/bin/sh", "-c", test[1]}
+	default:
+		return errdefs.InvalidArgumentf("invalid healthcheck test %q", test)
 	}
-	return &shim.HealthConfig{
-		Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
-		StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries,
+	probe := *p
+	probe.Args = args
+	probe.Terminal = false
+	probe.ConsoleSize = nil
+	b, err := json.Marshal(&probe)
+	if err != nil {
+		return err
 	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("write healthcheck process: %w", err)
+	}
+	return nil
 }

@@ -69,9 +69,10 @@ type env struct {
 	cgroupParent string
 	// net is the daemon's own link prefix, nftables table and address
 	// pool, unique per test daemon.
-	net    netSettings
-	cmd    *exec.Cmd
-	client *client.Client
+	net     netSettings
+	runtime string
+	cmd     *exec.Cmd
+	client  *client.Client
 }
 
 func requireRoot(t *testing.T) {
@@ -95,6 +96,12 @@ func randHex(n int) string {
 // deleted.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvRuntime(t, testRuntime())
+}
+
+// newEnvRuntime is newEnv with the daemon's default OCI runtime.
+func newEnvRuntime(t *testing.T, rt string) *env {
+	t.Helper()
 	requireRoot(t)
 	dir, err := os.MkdirTemp("", "bi")
 	if err != nil {
@@ -106,6 +113,7 @@ func newEnv(t *testing.T) *env {
 		dataRoot:     filepath.Join(dir, "data"),
 		cgroupParent: "/berth-test-" + randHex(4),
 		net:          newNetSettings(t),
+		runtime:      rt,
 	}
 	e.startDaemon()
 	c, err := client.New(client.WithHost("unix://"+e.sock), client.WithAPIVersionNegotiation())
@@ -129,7 +137,7 @@ func (e *env) startDaemon() {
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe, "daemon", "-H", "unix://"+e.sock, "--data-root", e.dataRoot,
-		"--exec-root", filepath.Join(e.dir, "run"), "--default-runtime", testRuntime(), "--cgroup-parent", e.cgroupParent)
+		"--exec-root", filepath.Join(e.dir, "run"), "--default-runtime", e.runtime, "--cgroup-parent", e.cgroupParent)
 	cmd.Args = append(cmd.Args, e.net.Flags()...)
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -338,14 +346,13 @@ func (e *env) must(kind cliKind, args ...string) string {
 	return strings.TrimSpace(r.stdout)
 }
 
-// eventually polls cond until it holds or about ten seconds passed.
+// eventually polls cond until it holds or a minute passed.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 500; i++ {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if cond() {
 			return
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }

@@ -9,18 +9,30 @@ import (
 )
 
 // TestScenarios runs the same scenarios with the berth CLI and with the
-// real docker CLI pointed at the berth daemon.
+// real docker CLI pointed at the berth daemon, on berth's own runtime (the
+// default: created by the shim's in-process helper) and on runc (through
+// its command line).
 func TestScenarios(t *testing.T) {
-	e := newEnv(t)
-	kinds := []cliKind{berthCLI}
-	if _, err := os.Stat(dockerPath); err == nil {
-		kinds = append(kinds, dockerCLI)
+	runtimes := []string{"berth", "runc"}
+	if v := os.Getenv("BERTH_TEST_RUNTIME"); v != "" {
+		runtimes = []string{v}
 	}
-	for _, kind := range kinds {
-		t.Run(string(kind), func(t *testing.T) {
-			e := *e
-			e.t = t
-			runScenarios(t, &e, kind)
+	for _, rt := range runtimes {
+		t.Run(rt, func(t *testing.T) {
+			e := newEnvRuntime(t, rt)
+			kinds := []cliKind{berthCLI}
+			if _, err := os.Stat(dockerPath); err == nil {
+				kinds = append(kinds, dockerCLI)
+			} else {
+				t.Logf("no docker CLI at %s: berth's CLI only", dockerPath)
+			}
+			for _, kind := range kinds {
+				t.Run(string(kind), func(t *testing.T) {
+					e := *e
+					e.t = t
+					runScenarios(t, &e, kind)
+				})
+			}
 		})
 	}
 }
@@ -246,6 +258,101 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		r := e.run(k, "", "run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait")
 		if !strings.Contains(r.stderr+r.stdout, "can't fork") {
 			t.Fatalf("pids limit not enforced: %s", r)
+		}
+	})
+	t.Run("init", func(t *testing.T) {
+		out := e.must(k, "run", "--rm", "--init", "busybox", "sh", "-c", `tr '\0' ' ' < /proc/1/cmdline; echo; echo $$`)
+		if !strings.HasPrefix(out, "/sbin/docker-init -- sh -c") || strings.HasSuffix(out, "\n1") {
+			t.Fatalf("pid 1 and the command's pid: %q", out)
+		}
+		if r := e.run(k, "", "run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"); r.code != 7 {
+			t.Fatalf("exit status through berth-init: %s", r)
+		}
+		// sleep as pid 1 would ignore SIGTERM and be killed (137) at the
+		// timeout; under berth-init it gets the signal and dies of it.
+		n := name("init")
+		e.must(k, "run", "-d", "--init", "--name", n, "busybox", "sleep", "100")
+		e.must(k, "stop", "-t", "30", n)
+		if out := e.must(k, "inspect", "--format", "{{.State.ExitCode}} {{.HostConfig.Init}} {{.Path}}", n); out != "143 true sleep" {
+			t.Fatalf("after stop: %q", out)
+		}
+		e.must(k, "rm", n)
+	})
+	t.Run("log drivers", func(t *testing.T) {
+		n := name("local")
+		e.must(k, "run", "--name", n, "--log-driver", "local", "--log-opt", "max-size=2k", "--log-opt", "max-file=3", "busybox",
+			"sh", "-c", "for i in $(seq 1 400); do echo line-$i; done")
+		if out := e.must(k, "inspect", "--format", "{{.HostConfig.LogConfig.Type}}", n); out != "local" {
+			t.Fatalf("log driver: %q", out)
+		}
+		out := e.must(k, "logs", n)
+		lines := strings.Split(out, "\n")
+		if !strings.HasSuffix(out, "line-399\nline-400") || len(lines) < 50 || len(lines) >= 400 {
+			t.Fatalf("logs of a rotated local log: %d lines ending %q", len(lines), out[max(0, len(out)-40):])
+		}
+		if out := e.must(k, "logs", "--tail", "2", n); out != "line-399\nline-400" {
+			t.Fatalf("logs --tail 2: %q", out)
+		}
+		if out := e.must(k, "logs", "--since", "2100-01-01T00:00:00Z", n); out != "" {
+			t.Fatalf("logs --since the future: %q", out)
+		}
+		if r := e.run(k, "", "logs", "-t", "--tail", "1", n); !strings.HasSuffix(strings.TrimSpace(r.stdout), "Z line-400") {
+			t.Fatalf("logs -t: %s", r)
+		}
+		e.must(k, "rm", n)
+		f := name("localf")
+		e.must(k, "run", "-d", "--name", f, "--log-driver", "local", "busybox", "sh", "-c", "for i in 1 2 3; do echo n$i; echo e$i >&2; sleep 0.2; done")
+		if r := e.run(k, "", "logs", "-f", f); r.code != 0 || r.stdout != "n1\nn2\nn3\n" || r.stderr != "e1\ne2\ne3\n" {
+			t.Fatalf("logs -f of the local driver: %s", r)
+		}
+		e.must(k, "rm", f)
+		none := name("none")
+		e.must(k, "run", "--name", none, "--log-driver", "none", "busybox", "echo", "unlogged")
+		if r := e.run(k, "", "logs", none); r.code == 0 || !strings.Contains(r.stderr, "configured logging driver does not support reading") {
+			t.Fatalf("logs with driver none: %s", r)
+		}
+		e.must(k, "rm", none)
+	})
+	t.Run("bad input", func(t *testing.T) {
+		before := e.must(k, "ps", "-aq")
+		dirs := func() int {
+			entries, _ := os.ReadDir(filepath.Join(e.dataRoot, "containers"))
+			return len(entries)
+		}
+		dirsBefore := dirs()
+		taken := name("taken")
+		e.must(k, "create", "--name", taken, "busybox", "true")
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"run", "--no-such-flag", "busybox"}, "unknown flag: --no-such-flag"},
+			{[]string{"run", "-m", "12x", "busybox", "true"}, `invalid argument "12x" for "-m, --memory" flag`},
+			{[]string{"run", "--rm", "UPPER/Bad:tag", "true"}, "invalid reference format: repository name (Bad) must be lowercase"},
+			{[]string{"run", "--rm", "no-such-image:v1", "true"}, "Unable to find image 'no-such-image:v1' locally"},
+			{[]string{"run", "--name", taken, "busybox", "true"}, `The container name "/` + taken + `" is already in use`},
+			{[]string{"run", "--name", "bad name!", "busybox", "true"}, "Invalid container name"},
+			{[]string{"run", "--log-driver", "syslog", "busybox", "true"}, "no log driver named 'syslog' is registered"},
+			{[]string{"run", "--log-opt", "max-file=0", "busybox", "true"}, "max-file cannot be less than 1"},
+			{[]string{"run", "--log-driver", "local", "--log-opt", "bogus=1", "busybox", "true"}, "unknown log opt 'bogus' for log driver local"},
+			{[]string{"run", "--restart", "sometimes", "busybox", "true"}, "invalid restart policy"},
+			{[]string{"run", "--rm", "--restart", "always", "busybox", "true"}, "conflicting options: cannot specify both --restart and --rm"},
+			{[]string{"run", "-m", "1k", "busybox", "true"}, "Minimum memory limit allowed is 6MB"},
+			{[]string{"run", "--security-opt", "bogus", "busybox", "true"}, `Invalid --security-opt: "bogus"`},
+			{[]string{"run", "--security-opt", "seccomp=not-json", "busybox", "true"}, "opening seccomp profile (not-json) failed"},
+			{[]string{"run", "--runtime", "no-such-runtime", "busybox", "true"}, "unknown runtime"},
+		} {
+			r := e.run(k, "", c.args...)
+			if r.code != 125 || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("%q: want exit 125 and %q: %s", c.args, c.want, r)
+			}
+		}
+		e.must(k, "rm", taken)
+		if after := e.must(k, "ps", "-aq"); after != before {
+			t.Fatalf("containers left by failed runs: before %q, after %q", before, after)
+		}
+		if d := dirs(); d != dirsBefore {
+			t.Fatalf("container directories: %d before, %d after", dirsBefore, d)
 		}
 	})
 }

@@ -278,15 +278,40 @@ func (rt *Router) logs(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if tty {
 		ctype = "application/vnd.docker.raw-stream"
 	}
-	w.Header().Set("Content-Type", ctype)
-	w.WriteHeader(http.StatusOK)
+	// The status is sent with the first output, so that an error found
+	// before it (a driver that cannot be read) gets its own status.
+	lw := &lazyStream{w: w, ctype: ctype}
 	flush := func() {
+		lw.start()
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
 		}
 	}
-	flush()
-	return rt.b.Logs(ctx, id, opts, w, flush)
+	if err := rt.b.Logs(ctx, id, opts, lw, flush); err != nil && !lw.started {
+		return err
+	}
+	return nil
+}
+
+// lazyStream writes the 200 status and content type before its first
+// byte.
+type lazyStream struct {
+	w       http.ResponseWriter
+	ctype   string
+	started bool
+}
+
+func (l *lazyStream) start() {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", l.ctype)
+		l.w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (l *lazyStream) Write(p []byte) (int, error) {
+	l.start()
+	return l.w.Write(p)
 }
 
 // parseTime parses Docker's since/until: unix seconds with optional
