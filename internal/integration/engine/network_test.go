@@ -74,15 +74,24 @@ func hostAddr(e *env) string {
 	return ""
 }
 
+// httpGet fetches url, trying again for a while: a server in a container
+// started with run -d may not listen yet when the command returns.
 func httpGet(url string) (string, error) {
 	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return "", err
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := c.Get(url)
+		if err != nil {
+			if time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
 }
 
 // TestNetworkScenarios runs the networking scenarios with the berth CLI
