@@ -17,6 +17,9 @@ type Benchmark struct {
 	// Setup prepares what the runs share (bundles, images) and returns the
 	// contenders. cleanup, when not nil, is called even if err is not nil.
 	Setup func(env Env) (contenders []Contender, cleanup func(), err error)
+	// Rate, when set, turns a median time into a rate for the report
+	// (throughput benchmarks).
+	Rate func(median time.Duration) string
 }
 
 // Env is what the benchmarks get from the command line.

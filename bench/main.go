@@ -176,6 +176,8 @@ func benchmarks() []Benchmark {
 		runtimeLifecycle(),
 		engineRun(),
 		engineParallel(),
+		engineRunBridge(),
+		networkThroughput(),
 		imageLoad(),
 		buildCold(),
 		buildRebuild(),

@@ -93,6 +93,9 @@ func (r *Report) Markdown() string {
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d |\n",
 				res.Name, formatDuration(s.Median), formatDuration(s.P10), formatDuration(s.P90), ratio, s.N)
+			if r.Benchmark.Rate != nil {
+				notes = append(notes, fmt.Sprintf("%s: %s at the median", res.Name, r.Benchmark.Rate(s.Median)))
+			}
 		}
 	}
 	for _, res := range r.Results {
