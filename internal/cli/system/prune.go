@@ -9,7 +9,8 @@ import (
 	"github.com/berth-project/berth/internal/cli/command"
 )
 
-// NewPruneCommand returns `berth system prune`: stopped containers, and
+// NewPruneCommand returns `berth system prune`: stopped containers,
+// unused networks, and
 // with --volumes unused anonymous volumes (--all: all unused volumes).
 func NewPruneCommand(cli *command.CLI) *cobra.Command {
 	var all, force, volumes bool
@@ -32,6 +33,17 @@ func NewPruneCommand(cli *command.CLI) *cobra.Command {
 				fmt.Fprintln(cli.Out, "Deleted Containers:")
 				for _, id := range cres.Report.ContainersDeleted {
 					fmt.Fprintln(cli.Out, id)
+				}
+				fmt.Fprintln(cli.Out)
+			}
+			nres, err := c.NetworkPrune(ctx, client.NetworkPruneOptions{})
+			if err != nil {
+				return err
+			}
+			if len(nres.Report.NetworksDeleted) > 0 {
+				fmt.Fprintln(cli.Out, "Deleted Networks:")
+				for _, n := range nres.Report.NetworksDeleted {
+					fmt.Fprintln(cli.Out, n)
 				}
 				fmt.Fprintln(cli.Out)
 			}

@@ -222,6 +222,18 @@ func mergeImageConfig(cfg *container.Config, img Image) *container.Config {
 		}
 		c.Volumes = vols
 	}
+	if len(ic.ExposedPorts) > 0 {
+		ports := network.PortSet{}
+		for p := range ic.ExposedPorts {
+			if port, err := network.ParsePort(p); err == nil {
+				ports[port] = struct{}{}
+			}
+		}
+		for p := range cfg.ExposedPorts {
+			ports[p] = struct{}{}
+		}
+		c.ExposedPorts = ports
+	}
 	if c.Labels == nil {
 		c.Labels = map[string]string{}
 	}

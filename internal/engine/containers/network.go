@@ -22,12 +22,18 @@ type Network interface {
 	// Setup prepares c's networking and /etc files before it starts and
 	// returns the network namespace to join ("": a new one).
 	Setup(ctx context.Context, c *crec.Container) (string, error)
+	// Ready waits until what Setup started in the background (the
+	// veths, which take the kernel a few milliseconds) is in place; the
+	// container's process must not start before.
+	Ready(ctx context.Context, c *crec.Container) error
 	// Teardown undoes Setup; it reports whether c changed.
 	Teardown(ctx context.Context, c *crec.Container) bool
 	// Connect and Disconnect change c's networks (plugging a running
 	// container in or out).
 	Connect(ctx context.Context, c *crec.Container, network string, es *network.EndpointSettings) error
 	Disconnect(ctx context.Context, c *crec.Container, network string, force bool) error
+	// Rename makes DNS answer for c's new name instead of old.
+	Rename(c *crec.Container, old string)
 }
 
 // setupNetwork prepares c's network; without a Network only none and host
@@ -37,6 +43,14 @@ func (s *Service) setupNetwork(ctx context.Context, c *crec.Container) (string, 
 		return "", nil
 	}
 	return s.cfg.Network.Setup(ctx, c)
+}
+
+// networkReady waits for the network Setup started.
+func (s *Service) networkReady(ctx context.Context, c *crec.Container) error {
+	if s.cfg.Network == nil {
+		return nil
+	}
+	return s.cfg.Network.Ready(ctx, c)
 }
 
 // teardownNetwork releases c's network; it reports whether c changed.

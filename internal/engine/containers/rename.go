@@ -28,6 +28,9 @@ func (s *Service) Rename(_ context.Context, ref, newName string) error {
 	}
 	old := c.Name
 	c.Name = newName
+	if s.cfg.Network != nil {
+		s.cfg.Network.Rename(c, old)
+	}
 	if err := s.save(c); err != nil {
 		return err
 	}

@@ -82,6 +82,10 @@ func (s *Service) startLocked(ctx context.Context, c *crec.Container, restartCou
 	if _, err := shim.Launch(cfgPath, filepath.Join(c.Dir, "shim.log")); err != nil {
 		return err
 	}
+	if err := s.networkReady(ctx, c); err != nil {
+		s.killOrphan(c)
+		return err
+	}
 	client := s.shimClient(c.ID)
 	if cs := c.HostConfig.ConsoleSize; c.Config.Tty && cs[0] > 0 && cs[1] > 0 {
 		// The terminal has the client's size from the first byte on.

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/network/bridge"
+	"github.com/berth-project/berth/internal/network/firewall"
 	"github.com/berth-project/berth/internal/network/portmap"
 	"github.com/berth-project/berth/internal/network/resolvconf"
 )
@@ -397,20 +398,30 @@ func (s *Service) setupBridges(c *crec.Container, host resolvconf.File) (path st
 	if err := (etc{hostname: hostname(c), hosts: hosts, resolv: resolvFor(c, resolver, host, false)}).write(c.Dir); err != nil {
 		return "", err
 	}
+	// The namespace must exist before the runtime joins it; its veths
+	// and port rules are made in the background, while the shim starts
+	// (Ready waits for them).
 	path = s.netnsPath(c.ID)
-	if err := bridge.NewSandbox(path, bps); err != nil {
+	if err := bridge.NewNetns(path); err != nil {
 		return "", fmt.Errorf("set up network namespace: %w", err)
 	}
+	p := &pendingSetup{done: make(chan struct{})}
+	var fwp []firewall.Port
 	if res != nil && len(res.Mappings) > 0 {
-		if err := s.fw.AddPorts(c.ID, fwPorts(res.Mappings, gw.ep.IP)); err != nil {
-			bridge.DeleteSandbox(path)
-			for _, b := range bps {
-				bridge.Delete(b.HostName)
-			}
-			return "", err
-		}
+		fwp = fwPorts(res.Mappings, gw.ep.IP)
 	}
+	go func() {
+		defer close(p.done)
+		if p.err = bridge.AddEndpoints(path, bps); p.err != nil {
+			p.err = fmt.Errorf("set up network namespace: %w", p.err)
+			return
+		}
+		if len(fwp) > 0 {
+			p.err = s.fw.AddPorts(c.ID, fwp)
+		}
+	}()
 	s.mu.Lock()
+	s.setups[c.ID] = p
 	s.eps[c.ID] = eps
 	if res != nil {
 		s.ports[c.ID] = res
@@ -429,8 +440,37 @@ func (s *Service) setupBridges(c *crec.Container, host resolvconf.File) (path st
 	c.Ports = portmap.PortMap(ms, c.Config.ExposedPorts)
 	for _, p := range plans {
 		fillEndpoint(p.es, p.n, p.ep)
+		s.emit(eventtypes.ActionConnect, p.n, map[string]string{"container": c.ID})
 	}
 	return path, nil
+}
+
+// pendingSetup is the background part of a container's Setup.
+type pendingSetup struct {
+	done chan struct{}
+	err  error
+}
+
+// Ready waits for the background part of c's Setup; on error the caller
+// tears the network down.
+func (s *Service) Ready(ctx context.Context, c *crec.Container) error {
+	s.mu.Lock()
+	p := s.setups[c.ID]
+	delete(s.setups, c.ID)
+	s.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		// Teardown waits for it.
+		s.mu.Lock()
+		s.setups[c.ID] = p
+		s.mu.Unlock()
+		return ctx.Err()
+	}
 }
 
 func fillEndpoint(es *apinet.EndpointSettings, n *network.Network, ep *network.Endpoint) {
@@ -462,6 +502,12 @@ func parseMAC(s string) (apinet.HardwareAddr, error) {
 // when they are gone. It reports whether c changed.
 func (s *Service) Teardown(_ context.Context, c *crec.Container) bool {
 	s.mu.Lock()
+	if p := s.setups[c.ID]; p != nil {
+		delete(s.setups, c.ID)
+		s.mu.Unlock()
+		<-p.done
+		s.mu.Lock()
+	}
 	eps := s.eps[c.ID]
 	delete(s.eps, c.ID)
 	res := s.ports[c.ID]
@@ -487,6 +533,9 @@ func (s *Service) Teardown(_ context.Context, c *crec.Container) bool {
 		}
 	}
 	for _, ep := range eps {
+		if n, err := s.store.Get(ep.NetworkID); err == nil {
+			s.emit(eventtypes.ActionDisconnect, n, map[string]string{"container": c.ID})
+		}
 		s.pending.Add(1)
 		go func() {
 			defer s.pending.Done()
@@ -703,4 +752,32 @@ func (s *Service) Disconnect(ctx context.Context, c *crec.Container, ref string,
 	}
 	s.emit(eventtypes.ActionDisconnect, n, map[string]string{"container": c.ID})
 	return nil
+}
+
+// Rename makes DNS answer for c's new name (c.Name) instead of old.
+func (s *Service) Rename(c *crec.Container, old string) {
+	rename := func(names []string) []string {
+		out := append([]string(nil), names...)
+		for i, n := range out {
+			if n == old {
+				out[i] = c.Name
+			}
+		}
+		return out
+	}
+	for _, es := range c.Networks {
+		es.DNSNames = rename(es.DNSNames)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	eps := s.eps[c.ID]
+	if len(eps) == 0 {
+		return
+	}
+	for _, ep := range eps {
+		ep.Names = rename(ep.Names)
+	}
+	if err := s.writeStateLocked(); err != nil {
+		fmt.Fprintf(os.Stderr, "container %s: %v\n", c.ID[:12], err)
+	}
 }

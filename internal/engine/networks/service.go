@@ -79,6 +79,7 @@ type Service struct {
 	bridges  map[string]int                  // network ID → bridge ifindex
 	eps      map[string][]*network.Endpoint  // container ID → endpoints
 	ports    map[string]*portmap.Reservation // container ID → held host ports
+	setups   map[string]*pendingSetup        // container ID → setup in progress
 	pending  sync.WaitGroup                  // background veth deletions
 	dns      resolver
 
@@ -111,6 +112,7 @@ func New(cfg Config, store *network.Store, containers Containers) (*Service, err
 		bridges: map[string]int{},
 		eps:     map[string][]*network.Endpoint{},
 		ports:   map[string]*portmap.Reservation{},
+		setups:  map[string]*pendingSetup{},
 		ctx:     ctx, cancel: cancel,
 	}
 	s.dns = resolver{dir: s.stateDir(), argv: cfg.ResolverArgv, port: cfg.DNSPort}

@@ -121,6 +121,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		args = append([]string{"run", "-d", "--name", w, "--network", n}, args...)
 		args = append(args, "busybox", "sh", "-c", "echo "+w+" > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
 		e.with(t).must(k, args...)
+		e.with(t).waitHTTP(k, w, "80")
 		return w
 	}
 	inspect := func(t *testing.T, ref, format string) string {
@@ -187,6 +188,8 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		c := name("multi")
 		e.must(k, "run", "-d", "--name", c, "-p", "80-81", "-p", "53/udp", "--expose", "90", "-P", "busybox", "sh", "-c",
 			"echo a > /tmp/index.html; httpd -p 80 -h /tmp; exec httpd -f -p 81 -h /tmp")
+		e.waitHTTP(k, c, "80")
+		e.waitHTTP(k, c, "81")
 		out := e.must(k, "port", c)
 		for _, want := range []string{"80/tcp -> 0.0.0.0:", "81/tcp -> 0.0.0.0:", "53/udp -> 0.0.0.0:", "90/tcp -> 0.0.0.0:"} {
 			if !strings.Contains(out, want) {
@@ -198,6 +201,42 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 			if got, err := httpGet("http://127.0.0.1:" + hp + "/"); err != nil || got != "a\n" {
 				t.Fatalf("port %s via %s: %q %v", p, hp, got, err)
 			}
+		}
+	})
+
+	t.Run("-P publishes the image's EXPOSE", func(t *testing.T) {
+		e := e.with(t)
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nEXPOSE 8080 9090/udp\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		img := name("exposer")
+		e.must(berthCLI, "build", "-q", "-t", img, dir)
+		c := name("exposed")
+		e.must(k, "run", "-d", "--name", c, "-P", img, "sh", "-c", "echo x > /tmp/index.html; exec httpd -f -p 8080 -h /tmp")
+		e.waitHTTP(k, c, "8080")
+		out := e.must(k, "port", c)
+		if !strings.Contains(out, "8080/tcp -> 0.0.0.0:") || !strings.Contains(out, "9090/udp -> 0.0.0.0:") {
+			t.Fatalf("port: %q", out)
+		}
+		_, hp, _ := net.SplitHostPort(e.must(k, "port", c, "8080"))
+		if got, err := httpGet("http://127.0.0.1:" + hp + "/"); err != nil || got != "x\n" {
+			t.Fatalf("-P 8080 via %s: %q %v", hp, got, err)
+		}
+	})
+
+	t.Run("rename changes the DNS name", func(t *testing.T) {
+		e := e.with(t)
+		n := name("ren")
+		e.must(k, "network", "create", n)
+		old, nu := name("before"), name("after")
+		e.must(k, "run", "-d", "--name", old, "--network", n, "busybox", "sleep", "600")
+		e.must(k, "rename", old, nu)
+		if out := e.must(k, "run", "--rm", "--network", n, "busybox", "nslookup", nu); !strings.Contains(out, "Address") {
+			t.Fatalf("new name: %q", out)
+		}
+		if r := e.run(k, "", "run", "--rm", "--network", n, "busybox", "nslookup", old); r.code == 0 {
+			t.Fatalf("old name still resolves: %s", r)
 		}
 	})
 
@@ -497,7 +536,7 @@ func TestNetworkNoLeaks(t *testing.T) {
 	id := e.must(berthCLI, "run", "-d", "--network", "leaknet", "-p", "80", "busybox", "sleep", "2")
 	e.killDaemon()
 	state := filepath.Join(e.dataRoot, "containers", id, "state.json")
-	eventually(t, "the container to exit while the daemon is down", func() bool {
+	waitFor(t, "the container to exit while the daemon is down", func() bool {
 		b, _ := os.ReadFile(state)
 		return strings.Contains(string(b), `"Status":"exited"`)
 	})
@@ -618,7 +657,7 @@ func TestRulesRestoredAfterForeignFlush(t *testing.T) {
 		rules, err := c.GetRules(tbl, chain)
 		return err == nil && len(rules) >= 3 // two accepts for the default bridge and the other tool's rule
 	}
-	eventually(t, "berth's accept rules in the foreign chain", restored)
+	waitFor(t, "berth's accept rules in the foreign chain", restored)
 	if out := e.must(berthCLI, "run", "--rm", "busybox", "nc", outside, "7"); !strings.HasPrefix(out, "outside") {
 		t.Fatalf("egress with the foreign chain: %q", out)
 	}
@@ -628,7 +667,7 @@ func TestRulesRestoredAfterForeignFlush(t *testing.T) {
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "berth's accept rules back after the flush", restored)
+	waitFor(t, "berth's accept rules back after the flush", restored)
 	if out := e.must(berthCLI, "run", "--rm", "busybox", "nc", outside, "7"); !strings.HasPrefix(out, "outside") {
 		t.Fatalf("egress after the flush: %q", out)
 	}
@@ -659,4 +698,30 @@ func TestDefaultSubnetChosenAgainAfterClash(t *testing.T) {
 	if out := e.must(berthCLI, "run", "--rm", "busybox", "ping", "-c", "1", "-W", "5", gw); !strings.Contains(out, "1 packets received") {
 		t.Fatalf("gateway %s: %q", gw, out)
 	}
+}
+
+// waitHTTP waits until the server in container c answers on port.
+func (e *env) waitHTTP(k cliKind, c, port string) {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if r := e.run(k, "", "exec", c, "wget", "-qO", "/dev/null", "http://127.0.0.1:"+port+"/"); r.code == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Fatalf("the server in %s does not answer on port %s", c, port)
+}
+
+// waitFor polls cond for up to a minute (the machine may be loaded).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
 }

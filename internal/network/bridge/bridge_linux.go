@@ -42,7 +42,11 @@ func Ensure(name string, gateway netip.Prefix, mtu int) (int, error) {
 			return 0, fmt.Errorf("set mtu of %s: %w", name, err)
 		}
 	}
-	addrs, err := netlink.AddrList(link, unix.AF_INET)
+	var addrs []netlink.Addr
+	err = retryDump(func() (err error) {
+		addrs, err = netlink.AddrList(link, unix.AF_INET)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("list addresses of %s: %w", name, err)
 	}
@@ -92,12 +96,7 @@ func Delete(name string) error {
 
 // Links lists the names of the host's links that start with prefix.
 func Links(prefix string) ([]string, error) {
-	links, err := netlink.LinkList()
-	// A dump that links changed under (other daemons, other tests) is
-	// marked interrupted and may be incomplete: dump again.
-	for i := 0; i < 10 && errors.Is(err, netlink.ErrDumpInterrupted); i++ {
-		links, err = netlink.LinkList()
-	}
+	links, err := linkList()
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
@@ -125,12 +124,16 @@ type Route struct {
 // Routes lists the host's IPv4 routes in all tables except local and
 // default routes, with their devices.
 func Routes() ([]Route, error) {
-	routes, err := netlink.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	var routes []netlink.Route
+	err := retryDump(func() (err error) {
+		routes, err = netlink.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}
 	names := map[int]string{}
-	if links, err := netlink.LinkList(); err == nil {
+	if links, err := linkList(); err == nil {
 		for _, l := range links {
 			names[l.Attrs().Index] = l.Attrs().Name
 		}
@@ -147,6 +150,28 @@ func Routes() ([]Route, error) {
 		out = append(out, Route{Dst: p.Masked(), Dev: names[r.LinkIndex]})
 	}
 	return out, nil
+}
+
+// linkList dumps the host's links; see retryDump.
+func linkList() (links []netlink.Link, err error) {
+	err = retryDump(func() (err error) {
+		links, err = netlink.LinkList()
+		return err
+	})
+	return links, err
+}
+
+// retryDump runs a netlink dump again when the kernel reports it was
+// interrupted by a change (other daemons and tests make links all the
+// time).
+func retryDump(dump func() error) error {
+	var err error
+	for i := 0; i < 20; i++ {
+		if err = dump(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return err
+		}
+	}
+	return err
 }
 
 // EnableForwarding turns on IPv4 forwarding (containers reach the outside

@@ -8,11 +8,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/berth-project/berth/internal/network/nstest"
 )
 
 func requireRoot(t testing.TB) {
@@ -61,27 +60,6 @@ func testNet(t testing.TB) (string, int, netip.Prefix) {
 	return name, idx, gw
 }
 
-// inNetns runs f on a thread inside the namespace at path.
-func inNetns(t testing.TB, path string, f func() error) error {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread is discarded
-		ns, err := netns.GetFromPath(path)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
-
 func TestSandboxReachesGateway(t *testing.T) {
 	br, idx, gw := testNet(t)
 	// Ensure is idempotent.
@@ -115,7 +93,7 @@ func TestSandboxReachesGateway(t *testing.T) {
 	if !Exists(host) {
 		t.Fatalf("host side %s missing", host)
 	}
-	err = inNetns(t, path, func() error {
+	err = nstest.Do(path, func() error {
 		c, err := net.DialTimeout("tcp", l.Addr().String(), 10*time.Second)
 		if err != nil {
 			return err

@@ -33,7 +33,20 @@ type Endpoint struct {
 // NewSandbox creates a network namespace bound at path (which must not
 // exist), brings its loopback up and plugs the endpoints in. On error
 // nothing is left behind.
-func NewSandbox(path string, eps []Endpoint) (err error) {
+func NewSandbox(path string, eps []Endpoint) error {
+	if err := NewNetns(path); err != nil {
+		return err
+	}
+	if err := AddEndpoints(path, eps); err != nil {
+		_ = DeleteSandbox(path)
+		return err
+	}
+	return nil
+}
+
+// NewNetns creates a network namespace bound at path (which must not
+// exist) with its loopback up. On error nothing is left behind.
+func NewNetns(path string) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
 		return err
 	}
@@ -42,31 +55,32 @@ func NewSandbox(path string, eps []Endpoint) (err error) {
 		return fmt.Errorf("create netns file: %w", err)
 	}
 	f.Close()
-	defer func() {
-		if err != nil {
-			for _, ep := range eps {
-				_ = Delete(ep.HostName)
-			}
-			_ = DeleteSandbox(path)
-		}
-	}()
 	errc := make(chan error, 1)
 	go func() {
-		// This thread ends in the new namespace: it stays locked, so the
-		// Go runtime discards it when the goroutine returns.
 		runtime.LockOSThread()
-		errc <- newSandbox(path, eps)
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open own network namespace: %w", err)
+			return
+		}
+		defer unix.Close(orig)
+		errc <- newNetns(path)
+		// Back to the daemon's namespace before the thread is reused. If
+		// that fails the thread stays locked and the runtime ends it (or,
+		// for the main thread, parks it for good).
+		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 	}()
-	return <-errc
+	if err := <-errc; err != nil {
+		_ = DeleteSandbox(path)
+		return err
+	}
+	return nil
 }
 
-func newSandbox(path string, eps []Endpoint) error {
-	// A socket opened now stays in the host's namespace.
-	host, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink: %w", err)
-	}
-	defer host.Close()
+func newNetns(path string) error {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 		return fmt.Errorf("unshare network namespace: %w", err)
 	}
@@ -74,12 +88,7 @@ func newSandbox(path string, eps []Endpoint) error {
 	if err := unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("bind network namespace to %s: %w", path, err)
 	}
-	nsfd, err := unix.Open(self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(nsfd)
-	// Sockets opened from here on are inside the new namespace.
+	// A socket opened now is inside the new namespace.
 	inside, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink in namespace: %w", err)
@@ -88,20 +97,15 @@ func newSandbox(path string, eps []Endpoint) error {
 	if err := inside.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}); err != nil {
 		return fmt.Errorf("set lo up: %w", err)
 	}
-	for _, ep := range eps {
-		if err := addVeth(host, ep, nsfd); err != nil {
-			return err
-		}
-		if err := configure(inside, ep); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
-// AddEndpoint plugs ep into the existing namespace at path (network
-// connect of a running container).
-func AddEndpoint(path string, ep Endpoint) (err error) {
+// AddEndpoints plugs the endpoints into the namespace at path. On error
+// the ones it made are deleted again.
+func AddEndpoints(path string, eps []Endpoint) (err error) {
+	if len(eps) == 0 {
+		return nil
+	}
 	ns, err := netns.GetFromPath(path)
 	if err != nil {
 		return fmt.Errorf("open network namespace: %w", err)
@@ -117,15 +121,29 @@ func AddEndpoint(path string, ep Endpoint) (err error) {
 		return fmt.Errorf("netlink: %w", err)
 	}
 	defer host.Close()
-	if err := addVeth(host, ep, int(ns)); err != nil {
-		return err
-	}
-	if err := configure(h, ep); err != nil {
-		_ = Delete(ep.HostName)
-		return err
+	var made []string
+	defer func() {
+		if err != nil {
+			for _, name := range made {
+				_ = Delete(name)
+			}
+		}
+	}()
+	for _, ep := range eps {
+		if err := addVeth(host, ep, int(ns)); err != nil {
+			return err
+		}
+		made = append(made, ep.HostName)
+		if err := configure(h, ep); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+// AddEndpoint plugs ep into the existing namespace at path (network
+// connect of a running container).
+func AddEndpoint(path string, ep Endpoint) error { return AddEndpoints(path, []Endpoint{ep}) }
 
 // RemoveEndpoint deletes the interface name inside the namespace at path
 // (its host side goes with it).

@@ -15,22 +15,37 @@ import (
 )
 
 // Do runs f on an OS thread inside the network namespace at path (a
-// netns file or /proc/PID/ns/net). The thread is discarded afterwards.
+// netns file or /proc/PID/ns/net); the thread goes back to its own
+// namespace afterwards.
 func Do(path string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
 		ns, err := netns.GetFromPath(path)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("open netns %s: %w", path, err)
 			return
 		}
 		defer ns.Close()
 		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("enter netns %s: %w", path, err)
 			return
 		}
 		errc <- f()
+		// Back before the thread is reused; if that fails it stays locked
+		// and the runtime ends it.
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
 	}()
 	return <-errc
 }
