@@ -160,14 +160,15 @@ func (svc *Service) DiskUsage(ctx context.Context) ([]buildtypes.CacheRecord, er
 	inImages := svc.imageLayers(ctx)
 	out := []buildtypes.CacheRecord{}
 	for _, r := range recs {
+		if r.Layer == nil {
+			continue // a config-only step: bookkeeping, no data
+		}
 		cr := buildtypes.CacheRecord{ID: r.Key.Encoded()[:25], Type: "regular", Description: r.Instruction,
 			CreatedAt: r.Created, UsageCount: r.Uses}
 		lu := r.LastUsed
 		cr.LastUsedAt = &lu
-		if r.Layer != nil {
-			cr.Size = r.Layer.Blob.Size
-			cr.Shared = inImages[r.Layer.DiffID]
-		}
+		cr.Size = r.Layer.Blob.Size
+		cr.Shared = inImages[r.Layer.DiffID]
 		out = append(out, cr)
 	}
 	mounts := filepath.Join(svc.cfg.Root, "mounts")

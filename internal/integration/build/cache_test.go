@@ -110,6 +110,12 @@ func TestCacheSurvivesRestartAndReusesUnchangedSteps(t *testing.T) {
 		}
 	}
 
+	// system df counts the build cache.
+	df := d.Must("system", "df")
+	if m := regexp.MustCompile(`(?m)^Build Cache\s+(\d+)`).FindStringSubmatch(df); m == nil || m[1] == "0" {
+		t.Errorf("system df shows no build cache:\n%s", df)
+	}
+
 	// builder prune empties the cache: the next build misses everywhere.
 	if r := d.Berth("", "", nil, "rmi", "-f", "cached"); r.Code != 0 {
 		t.Fatalf("rmi: %s", r)

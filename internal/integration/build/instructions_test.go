@@ -40,7 +40,8 @@ SHELL ["/bin/sh", "-e", "-c"]
 WORKDIR /work
 WORKDIR sub
 COPY --chown=123:456 --chmod=640 files/*.txt ./
-COPY files/dir/ /copied-dir/
+COPY --link files/dir/ /copied-dir/
+COPY --from=busybox /etc/group /from-image/group
 ADD files/archive.tar.gz /extracted/
 ADD --chmod=755 files/script.sh /usr/local/bin/script
 RUN echo "A=$A B=$B STAGE_ARG=$STAGE_ARG" > /run.txt && pwd >> /run.txt
@@ -113,6 +114,7 @@ CMD ["cat /run.txt"]
 		"stat -c '%n %u:%g %a' /work/sub/a.txt /work/sub/b.txt",
 		"ls /work/sub",
 		"cat /copied-dir/inner /copied-dir/deep/x",
+		"head -1 /from-image/group",
 		"cat /extracted/in-archive/one /extracted/two",
 		"stat -c '%a' /usr/local/bin/script && script",
 	}, " && "))
@@ -122,6 +124,7 @@ CMD ["cat /run.txt"]
 		"/work/sub/a.txt 123:456 640", "/work/sub/b.txt 123:456 640",
 		"a.txt", "b.txt",
 		"inner file", "deep",
+		"root:x:0:",
 		"1", "2",
 		"755", "script ran",
 	}, "\n")
