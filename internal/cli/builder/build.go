@@ -3,6 +3,7 @@ package builder
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -125,31 +126,26 @@ func runBuild(cmd *cobra.Command, cli *command.CLI, o *buildOptions, ctxArg stri
 		return err
 	}
 
-	body, dockerfile, err := buildContext(cli, ctxArg, o.file)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	opts.Dockerfile = dockerfile
 	c, err := cli.Client(ctx)
 	if err != nil {
 		return err
 	}
-	if len(secrets) > 0 {
-		raw, _ := json.Marshal(secrets)
-		c, err = client.New(client.WithHost(cli.Host), client.WithAPIVersionNegotiation(),
-			client.WithHTTPHeaders(map[string]string{secretsHeader: base64.URLEncoding.EncodeToString(raw)}))
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-	}
-	res, err := c.ImageBuild(ctx, body, opts)
+	src, err := prepareContext(cli, ctxArg, o.file)
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
-	id, err := showProgress(res.Body, cli.Out, o.quiet)
+	opts.Dockerfile = src.dockerfile
+	var secretHdr string
+	if len(secrets) > 0 {
+		raw, _ := json.Marshal(secrets)
+		secretHdr = base64.URLEncoding.EncodeToString(raw)
+	}
+	body, err := sendBuild(ctx, c, cli.Host, src, opts, secretHdr)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	id, err := showProgress(body, cli.Out, o.quiet)
 	if err != nil {
 		return err
 	}
@@ -220,35 +216,52 @@ func showProgress(r io.Reader, out io.Writer, quiet bool) (string, error) {
 	return id, nil
 }
 
-// buildContext returns the tar stream to send and the Dockerfile name in it.
-func buildContext(cli *command.CLI, ctxArg, file string) (io.ReadCloser, string, error) {
+// contextSource is what a build sends: a directory with its exclude
+// patterns and extra files, or a ready tar stream (stdin).
+type contextSource struct {
+	dockerfile string
+	dir        string
+	excludes   []string
+	extra      map[string][]byte
+	stream     io.Reader
+}
+
+// prepareContext finds the context and the Dockerfile name in it.
+func prepareContext(cli *command.CLI, ctxArg, file string) (*contextSource, error) {
 	if ctxArg == "-" {
 		if file == "-" {
-			return nil, "", errors.New("invalid argument: can't use stdin for both build context and dockerfile")
+			return nil, errors.New("invalid argument: can't use stdin for both build context and dockerfile")
 		}
 		// A tar on stdin, or a lone Dockerfile.
 		data, err := io.ReadAll(cli.In)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		if isTar(data) {
-			return io.NopCloser(bytes.NewReader(data)), file, nil
+			return &contextSource{dockerfile: file, stream: bytes.NewReader(data)}, nil
 		}
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(tarContextFiles(pw, map[string][]byte{"Dockerfile": data})) }()
-		return pr, "Dockerfile", nil
+		dir, err := os.MkdirTemp("", "berth-build-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		var buf bytes.Buffer
+		if err := tarContext(&buf, dir, nil, map[string][]byte{"Dockerfile": data}); err != nil {
+			return nil, err
+		}
+		return &contextSource{dockerfile: "Dockerfile", stream: &buf}, nil
 	}
 	if strings.HasPrefix(ctxArg, "http://") || strings.HasPrefix(ctxArg, "https://") || strings.HasPrefix(ctxArg, "git@") {
-		return nil, "", errors.New("remote build contexts are not supported: clone or download the context and build from a directory")
+		return nil, errors.New("remote build contexts are not supported: clone or download the context and build from a directory")
 	}
 	dir, err := filepath.Abs(ctxArg)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if st, err := os.Stat(dir); err != nil {
-		return nil, "", fmt.Errorf("unable to prepare context: path %q not found", ctxArg)
+		return nil, fmt.Errorf("unable to prepare context: path %q not found", ctxArg)
 	} else if !st.IsDir() {
-		return nil, "", fmt.Errorf("unable to prepare context: context must be a directory: %s", dir)
+		return nil, fmt.Errorf("unable to prepare context: context must be a directory: %s", dir)
 	}
 	extra := map[string][]byte{}
 	var dfPath, dfName string
@@ -256,7 +269,7 @@ func buildContext(cli *command.CLI, ctxArg, file string) (io.ReadCloser, string,
 	case file == "-":
 		data, err := io.ReadAll(cli.In)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		dfName = ".dockerfile." + randomName()
 		extra[dfName] = data
@@ -266,18 +279,18 @@ func buildContext(cli *command.CLI, ctxArg, file string) (io.ReadCloser, string,
 			if _, err2 := os.Stat(filepath.Join(dir, "dockerfile")); err2 == nil {
 				dfPath = filepath.Join(dir, "dockerfile")
 			} else {
-				return nil, "", fmt.Errorf("unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat %s: no such file or directory", dfPath)
+				return nil, fmt.Errorf("unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat %s: no such file or directory", dfPath)
 			}
 		}
 	default:
 		dfPath = file
 		if !filepath.IsAbs(dfPath) {
 			if dfPath, err = filepath.Abs(file); err != nil {
-				return nil, "", err
+				return nil, err
 			}
 		}
 		if _, err := os.Stat(dfPath); err != nil {
-			return nil, "", fmt.Errorf("unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat %s: no such file or directory", dfPath)
+			return nil, fmt.Errorf("unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat %s: no such file or directory", dfPath)
 		}
 	}
 	if dfPath != "" {
@@ -286,7 +299,7 @@ func buildContext(cli *command.CLI, ctxArg, file string) (io.ReadCloser, string,
 			// A Dockerfile outside the context travels inside it under a random name.
 			data, err := os.ReadFile(dfPath)
 			if err != nil {
-				return nil, "", err
+				return nil, err
 			}
 			dfName = ".dockerfile." + randomName()
 			extra[dfName] = data
@@ -296,21 +309,66 @@ func buildContext(cli *command.CLI, ctxArg, file string) (io.ReadCloser, string,
 	}
 	excludes, err := readIgnore(dir, dfPath)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	excludes = trimBuildFiles(excludes, dfName)
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarContext(pw, dir, excludes, extra)) }()
-	return pr, dfName, nil
+	return &contextSource{dockerfile: dfName, dir: dir, excludes: trimBuildFiles(excludes, dfName), extra: extra}, nil
 }
 
-func tarContextFiles(w io.Writer, files map[string][]byte) error {
-	dir, err := os.MkdirTemp("", "berth-build-")
-	if err != nil {
-		return err
+// sendBuild posts the build: a directory context over a unix socket goes
+// through contextSender (file data by sendfile); anything else through
+// the API client with a tar stream.
+func sendBuild(ctx context.Context, c *client.Client, host string, src *contextSource, opts client.ImageBuildOptions, secrets string) (io.ReadCloser, error) {
+	sock, isUnix := strings.CutPrefix(host, "unix://")
+	if src.dir != "" && isUnix && os.Getenv("BERTH_BUILD_PLAIN_UPLOAD") == "" {
+		q, err := buildQuery(opts)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+			return nil, err
+		}
+		hdr := http.Header{}
+		hdr.Set("Content-Type", "application/x-tar")
+		hdr.Set("User-Agent", "berth-cli")
+		if secrets != "" {
+			hdr.Set(secretsHeader, secrets)
+		}
+		cs := &contextSender{dir: src.dir, excludes: src.excludes, extra: src.extra}
+		resp, err := cs.post(ctx, sock, "/v"+c.ClientVersion()+"/build?"+q.Encode(), hdr)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode/100 != 2 {
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			var m struct{ Message string }
+			if json.Unmarshal(b, &m) == nil && m.Message != "" {
+				return nil, fmt.Errorf("Error response from daemon: %s", m.Message)
+			}
+			return nil, fmt.Errorf("Error response from daemon: %s", strings.TrimSpace(string(b)))
+		}
+		return resp.Body, nil
 	}
-	defer os.RemoveAll(dir)
-	return tarContext(w, dir, nil, files)
+	body := src.stream
+	if body == nil {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(tarContext(pw, src.dir, src.excludes, src.extra)) }()
+		defer pr.Close()
+		body = pr
+	}
+	if secrets != "" {
+		sc, err := client.New(client.WithHost(host), client.WithAPIVersionNegotiation(),
+			client.WithHTTPHeaders(map[string]string{secretsHeader: secrets}))
+		if err != nil {
+			return nil, err
+		}
+		c = sc
+	}
+	res, err := c.ImageBuild(ctx, body, opts)
+	if err != nil {
+		return nil, err
+	}
+	return res.Body, nil
 }
 
 func isTar(b []byte) bool {
@@ -374,5 +432,3 @@ func readSecrets(specs []string) (map[string][]byte, error) {
 	}
 	return out, nil
 }
-
-var _ = http.StatusOK

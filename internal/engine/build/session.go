@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -36,6 +37,7 @@ type session struct {
 	cbatch  *content.Batch // blobs of this build, synced at its end
 	sbatch  snapshot.Batch // layer snapshots of this build, synced at its end
 	flushed bool
+	wrote   atomic.Bool // some layer or blob was written (a flush is due)
 	store   *image.Store
 	opts    build.Options
 	ctxFS   *contextFS
@@ -49,6 +51,9 @@ type session struct {
 	mu      sync.Mutex
 	records map[digest.Digest]pendingRecord // cache records of this build
 	hits    []digest.Digest                 // cache records used
+	// committed are the committed snapshots when the build started (one
+	// read of the snapshot metadata instead of one per cache lookup).
+	committed map[string]bool
 }
 
 type pendingRecord struct {
@@ -101,6 +106,10 @@ func (s *session) flush() error {
 		return nil
 	}
 	s.flushed = true
+	if !s.wrote.Load() {
+		// Nothing new (a rebuild from the cache): no flush needed.
+		return errors.Join(s.sbatch.Finish(), s.cbatch.Finish())
+	}
 	roots := []string{s.cs.Root()}
 	if r := s.sbatch.Root(); r != "" {
 		roots = append(roots, r)
@@ -225,7 +234,7 @@ func (s *session) CacheGet(ctx context.Context, key digest.Digest) (build.CacheR
 		if !s.cs.Exists(l.Blob.Digest) {
 			return build.CacheRecord{}, false
 		}
-		if info, err := s.sn.Stat(ctx, l.Chain.String()); err != nil || info.Kind != snapshot.KindCommitted {
+		if !s.hasSnapshot(ctx, l.Chain.String()) {
 			return build.CacheRecord{}, false
 		}
 	}
@@ -233,6 +242,27 @@ func (s *session) CacheGet(ctx context.Context, key digest.Digest) (build.CacheR
 	s.hits = append(s.hits, key)
 	s.mu.Unlock()
 	return r.CacheRecord, true
+}
+
+// hasSnapshot reports whether the committed snapshot name exists.
+func (s *session) hasSnapshot(ctx context.Context, name string) bool {
+	s.mu.Lock()
+	if s.committed == nil {
+		s.committed = map[string]bool{}
+		_ = s.sn.Walk(ctx, func(i snapshot.Info) error {
+			if i.Kind == snapshot.KindCommitted {
+				s.committed[i.Name] = true
+			}
+			return nil
+		})
+	}
+	ok := s.committed[name]
+	s.mu.Unlock()
+	if ok {
+		return true
+	}
+	info, err := s.sn.Stat(ctx, name) // made since
+	return err == nil && info.Kind == snapshot.KindCommitted
 }
 
 // CacheProbe implements build.Backend.
@@ -265,6 +295,7 @@ func (s *session) blobWriter(ctx context.Context) (*content.Writer, error) {
 
 // commitBlob commits a layer blob (in the build's batch: ctx carries it).
 func (s *session) commitBlob(ctx context.Context, w *content.Writer) (digest.Digest, error) {
+	s.wrote.Store(true)
 	d, err := w.Commit(ctx, nil)
 	if err != nil && !errors.Is(err, content.ErrAlreadyExists) {
 		return "", err
@@ -281,6 +312,9 @@ func (s *session) commitImage(ctx context.Context, res *build.Result, tags []str
 	if err != nil {
 		return "", fmt.Errorf("encode image config: %w", err)
 	}
+	if !s.cs.Exists(digest.FromBytes(cfgBytes)) {
+		s.wrote.Store(true)
+	}
 	cfgDigest, err := s.cs.WriteBytes(ctx, cfgBytes, nil)
 	if err != nil {
 		return "", fmt.Errorf("store image config: %w", err)
@@ -295,6 +329,9 @@ func (s *session) commitImage(ctx context.Context, res *build.Result, tags []str
 	manBytes, err := json.Marshal(man)
 	if err != nil {
 		return "", fmt.Errorf("encode manifest: %w", err)
+	}
+	if !s.cs.Exists(digest.FromBytes(manBytes)) {
+		s.wrote.Store(true)
 	}
 	manDigest, err := s.cs.WriteBytes(ctx, manBytes, nil)
 	if err != nil {

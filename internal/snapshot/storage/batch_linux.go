@@ -56,10 +56,15 @@ func (b *Batch) Finish() error {
 		return nil
 	}
 	err := b.s.store.update(false, func(db *DB) error {
+		changed := false
 		for _, r := range db.Snapshots {
 			if r.Batch == b.id {
 				r.Batch = ""
+				changed = true
 			}
+		}
+		if !changed {
+			return errNoChange // a batch that committed nothing writes nothing
 		}
 		return nil
 	})
