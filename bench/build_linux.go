@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-project/berth/internal/network/bridge"
 )
 
 // The build benchmarks build one realistic multi-stage Dockerfile (four
@@ -265,8 +268,15 @@ func startBerthDaemon(env Env, dir string) (string, func(), error) {
 	if err != nil {
 		return "", func() {}, err
 	}
+	pool, err := freePool()
+	if err != nil {
+		return "", func() {}, err
+	}
+	tag := fmt.Sprintf("%x", os.Getpid()&0xfffff)
 	cmd := exec.Command(env.Berth, "daemon", "-H", "unix://"+sock, "--data-root", filepath.Join(dir, "data"),
-		"--exec-root", filepath.Join(dir, "run"), "--cgroup-parent", "/berth-bench-"+fmt.Sprint(os.Getpid()))
+		"--exec-root", filepath.Join(dir, "run"), "--cgroup-parent", "/berth-bench-"+tag,
+		// Its own links, nftables table and subnets: other daemons may run.
+		"--bridge-prefix", "bb"+tag, "--nft-table", "berth_bench"+tag, "--default-address-pool", "base="+pool.String()+",size=24")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -295,6 +305,25 @@ func startBerthDaemon(env Env, dir string) (string, func(), error) {
 	stop()
 	b, _ := os.ReadFile(filepath.Join(dir, "daemon.log"))
 	return "", func() {}, fmt.Errorf("berth daemon did not start: %s", strings.TrimSpace(string(b)))
+}
+
+// freePool picks a /16 of 10.0.0.0/8 that no route of the host overlaps.
+func freePool() (netip.Prefix, error) {
+	routes, err := bridge.Routes()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	for b := 200; b < 255; b++ {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(b), 0, 0}), 16)
+		free := true
+		for _, r := range routes {
+			free = free && !r.Dst.Overlaps(p)
+		}
+		if free {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("no free /16 in 10.200.0.0-10.254.0.0 for the benchmark's daemon")
 }
 
 // writeBuildContext writes the benchmark's context: 50 MB sent, 10 MB
