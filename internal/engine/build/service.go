@@ -13,18 +13,23 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/build"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/image/platform"
+	"github.com/berth-project/berth/internal/mount"
+	"github.com/berth-project/berth/internal/runtime"
 	"github.com/berth-project/berth/internal/snapshot"
 )
 
@@ -110,8 +115,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	work := filepath.Join(cfg.Root, "work")
-	if err := os.RemoveAll(work); err != nil {
-		return nil, fmt.Errorf("build: remove stale work dirs: %w", err)
+	if err := cleanupCrashed(cfg, work); err != nil {
+		return nil, err
 	}
 	for _, d := range []string{work, filepath.Join(cfg.Root, "mounts"), cfg.RuntimeRoot} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -136,6 +141,48 @@ func (svc *Service) touch(keys []digest.Digest, now time.Time) {
 // Close waits for background work.
 func (svc *Service) Close() error {
 	svc.wg.Wait()
+	return nil
+}
+
+// cleanupCrashed removes what builds of a daemon that died left: step
+// containers (killed), mounts and work directories, and the build's
+// active snapshots. (Committed layers of unfinished builds are removed by
+// the snapshot and content batch recovery; their cache records were never
+// written.)
+func cleanupCrashed(cfg Config, work string) error {
+	rt := &runtime.Runtime{Root: cfg.RuntimeRoot}
+	if states, err := rt.List(); err == nil {
+		for _, st := range states {
+			_ = rt.Kill(st.ID, unix.SIGKILL, true)
+			if err := rt.Delete(st.ID, true); err != nil {
+				return fmt.Errorf("build: remove the step container %s of an earlier daemon: %w", st.ID, err)
+			}
+		}
+	}
+	if mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(work)); err == nil {
+		sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+		for _, m := range mounts {
+			if err := mount.UnmountAll(m.Mountpoint); err != nil {
+				return fmt.Errorf("build: %w", err)
+			}
+		}
+	}
+	if err := os.RemoveAll(work); err != nil {
+		return fmt.Errorf("build: remove stale work dirs: %w", err)
+	}
+	ctx := context.Background()
+	var stale []string
+	_ = cfg.Snapshotter.Walk(ctx, func(i snapshot.Info) error {
+		if i.Kind != snapshot.KindCommitted && strings.HasPrefix(i.Name, "build-") {
+			stale = append(stale, i.Name)
+		}
+		return nil
+	})
+	for _, k := range stale {
+		if err := cfg.Snapshotter.Remove(ctx, k); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
+			return fmt.Errorf("build: remove the snapshot %s of an unfinished build: %w", k, err)
+		}
+	}
 	return nil
 }
 
