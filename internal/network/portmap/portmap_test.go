@@ -3,6 +3,7 @@ package portmap
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -43,19 +44,7 @@ func TestRequests(t *testing.T) {
 	}
 }
 
-func itoa(n uint16) string { return fmtUint(n) }
-
-func fmtUint(n uint16) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
-}
+func itoa(n uint16) string { return strconv.Itoa(int(n)) }
 
 func TestReserve(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
@@ -72,7 +61,7 @@ func TestReserve(t *testing.T) {
 	if _, err := Reserve([]Request{{HostIP: lo, HostStart: p, HostEnd: p, Proto: "tcp"}}); !errdefs.IsConflict(err) || !strings.Contains(err.Error(), "port is already allocated") {
 		t.Fatalf("second reservation: %v", err)
 	}
-	if l, err := net.Listen("tcp4", "127.0.0.1:"+fmtUint(p)); err == nil {
+	if l, err := net.Listen("tcp4", "127.0.0.1:"+itoa(p)); err == nil {
 		l.Close()
 		t.Fatal("a listener got a reserved port")
 	}
@@ -85,7 +74,7 @@ func TestReserve(t *testing.T) {
 		r2.Close()
 	}
 	r.Close()
-	if l, err := net.Listen("tcp4", "127.0.0.1:"+fmtUint(p)); err != nil {
+	if l, err := net.Listen("tcp4", "127.0.0.1:"+itoa(p)); err != nil {
 		t.Fatalf("port not released: %v", err)
 	} else {
 		l.Close()
