@@ -158,6 +158,7 @@ func setupPull(env Env) ([]Contender, func(), error) {
 // benchDaemon is a berth daemon of a benchmark's own.
 type benchDaemon struct {
 	sock string
+	tag  string // of its bridge prefix, nftables table and cgroup parent
 	cmd  *exec.Cmd
 }
 
@@ -174,6 +175,22 @@ func (d *benchDaemon) stop() {
 		d.cmd.Process.Kill()
 		<-done
 	}
+	// A daemon keeps its bridge and rules when it stops (as dockerd keeps
+	// docker0): remove them, they are this benchmark's.
+	if links, err := output(30*time.Second, "ip", "-o", "link", "show"); err == nil {
+		for _, line := range strings.Split(links, "\n") {
+			f := strings.Fields(line)
+			if len(f) > 1 {
+				if name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@"); strings.HasPrefix(name, "bp"+d.tag) {
+					timeCmd(context.Background(), 30*time.Second, "ip", "link", "del", name)
+				}
+			}
+		}
+	}
+	timeCmd(context.Background(), 30*time.Second, "nft", "delete", "table", "inet", "berth_bench_"+d.tag)
+	for _, c := range []string{"", "memory", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "pids", "unified", "hugetlb"} {
+		os.Remove(filepath.Join("/sys/fs/cgroup", c, "berth-bench-"+d.tag))
+	}
 }
 
 // startPullDaemon starts `berth daemon` with its socket and data under dir.
@@ -187,8 +204,13 @@ func startPullDaemon(berth, dir string) (*benchDaemon, error) {
 		return nil, err
 	}
 	defer logf.Close()
+	// Its own cgroup parent, bridge names and nftables table: another
+	// daemon (the default one) may be running.
+	tag := fmt.Sprintf("%04x", os.Getpid()&0xffff)
+	d.tag = tag
 	d.cmd = exec.Command(berth, "daemon", "-H", "unix://"+d.sock, "--data-root", filepath.Join(dir, "data"),
-		"--exec-root", filepath.Join(dir, "run"), "--cgroup-parent", fmt.Sprintf("/berth-bench-%d", os.Getpid()))
+		"--exec-root", filepath.Join(dir, "run"), "--cgroup-parent", "/berth-bench-"+tag,
+		"--bridge-prefix", "bp"+tag, "--nft-table", "berth_bench_"+tag)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := d.cmd.Start(); err != nil {

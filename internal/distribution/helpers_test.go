@@ -24,9 +24,11 @@ import (
 	"github.com/berth-project/berth/internal/content"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/image/platform"
+	"github.com/berth-project/berth/internal/mount"
 	"github.com/berth-project/berth/internal/registry"
 	"github.com/berth-project/berth/internal/snapshot"
 	"github.com/berth-project/berth/internal/snapshot/native"
+	"github.com/berth-project/berth/internal/snapshot/overlay"
 )
 
 // env is a local image store with a snapshotter, as the daemon has.
@@ -36,7 +38,11 @@ type env struct {
 	sn    snapshot.Snapshotter
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, "native") }
+
+// newEnvWith makes an env with the "native" or "overlay" snapshotter
+// (overlay: layers unpacked in parallel; skips unless overlayfs works).
+func newEnvWith(t testing.TB, kind string) *env {
 	t.Helper()
 	root := t.TempDir()
 	cs, err := content.New(filepath.Join(root, "content"))
@@ -47,8 +53,15 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sn, err := native.NewNative(filepath.Join(root, "snapshots"))
-	if err != nil {
+	var sn snapshot.Snapshotter
+	if kind == "overlay" {
+		if os.Geteuid() != 0 {
+			t.Skip("overlay snapshots need root")
+		}
+		if sn, err = overlay.NewOverlay(filepath.Join(root, "snapshots")); err != nil {
+			t.Skipf("overlayfs does not work here: %v", err)
+		}
+	} else if sn, err = native.NewNative(filepath.Join(root, "snapshots")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sn.Close() })
@@ -220,8 +233,8 @@ func (tr *testRegistry) requests(prefix string) []string {
 	return out
 }
 
-// readFile reads a file of the unpacked image top (native snapshotter:
-// committed snapshots are plain directories).
+// readFile reads a file of the unpacked image top, through a mount of a
+// view of it.
 func (e *env) readFile(t testing.TB, ref, path string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -235,10 +248,12 @@ func (e *env) readFile(t testing.TB, ref, path string) string {
 		t.Fatal(err)
 	}
 	defer e.sn.Remove(ctx, key)
-	if len(mounts) != 1 {
-		t.Fatalf("native view has mounts %+v", mounts)
+	target := t.TempDir()
+	if err := mount.All(mounts, target); err != nil {
+		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(mounts[0].Source, path))
+	defer mount.UnmountAll(target)
+	b, err := os.ReadFile(filepath.Join(target, path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,4 +341,30 @@ func htpasswd(t testing.TB, user, pass string) *registry.Htpasswd {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// statMode returns the mode of a path in the unpacked image top.
+func (e *env) statMode(t testing.TB, ref, path string) os.FileMode {
+	t.Helper()
+	ctx := context.Background()
+	chain, err := e.store.Unpack(ctx, e.sn, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "view-" + content.RandomID()
+	mounts, err := e.sn.View(ctx, key, chain.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.sn.Remove(ctx, key)
+	target := t.TempDir()
+	if err := mount.All(mounts, target); err != nil {
+		t.Fatal(err)
+	}
+	defer mount.UnmountAll(target)
+	st, err := os.Stat(filepath.Join(target, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Mode()
 }

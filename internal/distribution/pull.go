@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/archive"
 	"github.com/berth-project/berth/internal/content"
@@ -77,6 +79,13 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, sn snapshot.Snaps
 		return PullResult{}, err
 	}
 	defer lease.Release()
+	// Blobs and snapshots are made durable by one flush at the end, not
+	// one fsync each (the batches keep a crash from leaving bad content).
+	dur, ctx, err := beginDurability(ctx, cs, sn)
+	if err != nil {
+		return PullResult{}, err
+	}
+	defer dur.flush()
 
 	p := &puller{c: c, repo: repo, cs: cs, sn: sn, progress: opts.Progress, matcher: matcher, explicitPlatform: opts.Platform != nil}
 	tagOrDigest := reference.Tag(named)
@@ -108,6 +117,9 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, sn snapshot.Snaps
 			return PullResult{}, err
 		}
 		name = nn.String()
+	}
+	if err := dur.flush(); err != nil {
+		return PullResult{}, err
 	}
 	res := PullResult{Name: name, Digest: top.Digest, ID: id, Downloaded: p.downloaded}
 	if old, err := store.Get(ctx, name); err != nil || old.Target.Digest != top.Digest {
@@ -361,6 +373,9 @@ func (p *puller) fetchSmallBlob(ctx context.Context, desc ocispec.Descriptor) er
 // unpackAll unpacks the layers in order, each as soon as the one below is
 // done and its own blob is arriving (or stored).
 func (p *puller) unpackAll(ctx context.Context, jobs []*layerJob) error {
+	if snapshot.CanReparent(p.sn) {
+		return p.unpackParallel(ctx, jobs)
+	}
 	parent := ""
 	for _, j := range jobs {
 		if j.haveSnapshot {
@@ -401,6 +416,188 @@ func (p *puller) unpackAll(ctx context.Context, jobs []*layerJob) error {
 		p.progress.emit(j.id, "Pull complete")
 		parent = j.chain
 	}
+	return nil
+}
+
+// layerSource opens the compressed stream of a layer: following its
+// download, or from the store.
+func (p *puller) layerSource(ctx context.Context, j *layerJob) (io.ReadCloser, error) {
+	var src io.ReadCloser
+	var err error
+	if j.dl != nil {
+		src, err = j.dl.reader(ctx)
+	} else {
+		src, err = p.cs.Open(ctx, j.desc.Digest)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pr := &progressReader{r: src, progressWriter: progressWriter{p: p.progress, id: j.id, status: "Extracting", total: j.desc.Size}}
+	return struct {
+		io.Reader
+		io.Closer
+	}{pr, src}, nil
+}
+
+// applied is a layer unpacked into a snapshot of its own, without parent.
+type applied struct {
+	done     chan struct{}
+	key      string
+	implicit []string
+	err      error
+}
+
+// unpackParallel unpacks the layers at the same time, each into a
+// snapshot without parent as its blob arrives (on overlay, a layer's
+// upper directory does not depend on the layers below it); then, in
+// order, each is given its parent (snapshot.Reparent), its implicit
+// directories get their parents' metadata (archive.FixImplicitDirs) and it
+// is committed under its chain ID, once its blob is verified.
+func (p *puller) unpackParallel(ctx context.Context, jobs []*layerJob) error {
+	workers := max(2, runtime.NumCPU())
+	sem := make(chan struct{}, workers)
+	results := make([]*applied, len(jobs))
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		rctx := context.WithoutCancel(ctx)
+		for _, a := range results {
+			if a != nil && a.key != "" {
+				p.sn.Remove(rctx, a.key)
+			}
+		}
+	}()
+	for i, j := range jobs {
+		if !j.haveSnapshot {
+			results[i] = &applied{done: make(chan struct{})}
+		}
+	}
+	// Start the workers in layer order, so that the layers committed first
+	// are unpacked first.
+	go func() {
+		for i, j := range jobs {
+			if j.haveSnapshot {
+				continue
+			}
+			a := results[i]
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				a.err = context.Cause(ctx)
+				close(a.done)
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				a.key, a.implicit, a.err = p.applyAlone(ctx, j)
+				close(a.done)
+			}()
+		}
+	}()
+	parent := ""
+	for i, j := range jobs {
+		if j.haveSnapshot {
+			if j.dl != nil {
+				if err := j.dl.wait(ctx); err != nil {
+					return err
+				}
+				p.progress.emit(j.id, "Pull complete")
+			}
+			parent = j.chain
+			continue
+		}
+		a := results[i]
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		if a.err != nil {
+			return fmt.Errorf("layer %s: %w", j.desc.Digest, a.err)
+		}
+		if j.dl != nil {
+			if err := j.dl.wait(ctx); err != nil {
+				return err
+			}
+		}
+		if err := p.commitLayer(ctx, a, j, parent); err != nil {
+			return fmt.Errorf("layer %s: %w", j.desc.Digest, err)
+		}
+		if p.progress != nil {
+			p.progress(Event{ID: j.id, Status: "Extracting", Current: j.desc.Size, Total: j.desc.Size})
+		}
+		p.progress.emit(j.id, "Pull complete")
+		parent = j.chain
+	}
+	return nil
+}
+
+// applyAlone unpacks a layer into a new snapshot without parent and
+// checks its diff ID.
+func (p *puller) applyAlone(ctx context.Context, j *layerJob) (string, []string, error) {
+	src, err := p.layerSource(ctx, j)
+	if err != nil {
+		return "", nil, err
+	}
+	defer src.Close()
+	key := "extract-" + content.RandomID() + "-" + j.chain
+	if _, err := p.sn.Prepare(ctx, key, "", nil); err != nil {
+		return "", nil, fmt.Errorf("prepare: %w", err)
+	}
+	dir, _, err := p.sn.UpperDir(ctx, key)
+	if err != nil {
+		p.sn.Remove(context.WithoutCancel(ctx), key)
+		return "", nil, err
+	}
+	dec, err := archive.Decompress(src)
+	if err != nil {
+		p.sn.Remove(context.WithoutCancel(ctx), key)
+		return "", nil, err
+	}
+	var implicit []string
+	// An uncompressed layer's blob digest (verified by the download) is its
+	// diff ID: no second hash.
+	noDigest := j.desc.Digest == j.diffID
+	_, got, err := archive.Apply(ctx, dir, dec, archive.ApplyOptions{Overlay: true, ImplicitDirs: &implicit, NoDigest: noDigest})
+	dec.Close()
+	if err == nil && !noDigest && got != j.diffID {
+		err = errdefs.InvalidArgumentf("layer has diff ID %s, its config says %s", got, j.diffID)
+	}
+	if err != nil {
+		p.sn.Remove(context.WithoutCancel(ctx), key)
+		return "", nil, err
+	}
+	return key, implicit, nil
+}
+
+// commitLayer puts an unpacked layer on its parent and commits it.
+func (p *puller) commitLayer(ctx context.Context, a *applied, j *layerJob, parent string) error {
+	if parent != "" {
+		if err := snapshot.Reparent(ctx, p.sn, a.key, parent); err != nil {
+			return err
+		}
+		dir, _, err := p.sn.UpperDir(ctx, a.key)
+		if err != nil {
+			return err
+		}
+		lowers, err := snapshot.LowerDirs(ctx, p.sn, a.key)
+		if err != nil {
+			return err
+		}
+		if err := archive.FixImplicitDirs(dir, a.implicit, lowers); err != nil {
+			return err
+		}
+	}
+	err := p.sn.Commit(ctx, j.chain, a.key, map[string]string{image.LabelSnapshotDiffID: j.diffID.String()})
+	if errors.Is(err, snapshot.ErrAlreadyExists) {
+		return nil // a concurrent pull committed it: ours is removed at the end
+	}
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	a.key = ""
 	return nil
 }
 
@@ -737,4 +934,58 @@ func unpackLayer(ctx context.Context, sn snapshot.Snapshotter, r io.Reader, diff
 	}
 	committed = true
 	return nil
+}
+
+// durability holds the content and snapshot batches of a pull.
+type durability struct {
+	content *content.Batch
+	snap    snapshot.Batch
+	done    bool
+	err     error
+}
+
+func beginDurability(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter) (*durability, context.Context, error) {
+	cb, err := cs.BeginBatch()
+	if err != nil {
+		return nil, ctx, err
+	}
+	d := &durability{content: cb}
+	ctx, d.snap, err = snapshot.BeginBatch(content.WithBatch(ctx, cb), sn)
+	if err != nil {
+		cb.Sync()
+		return nil, ctx, err
+	}
+	return d, ctx, nil
+}
+
+// flush flushes the filesystems of the content store and of the snapshots
+// (once when they are one) and ends the batches; later calls return the
+// first call's result.
+func (d *durability) flush() error {
+	if d.done {
+		return d.err
+	}
+	d.done = true
+	var err error
+	flushed := map[uint64]bool{}
+	for _, r := range []string{d.content.Root(), d.snap.Root()} {
+		if r == "" {
+			continue
+		}
+		var st unix.Stat_t
+		if serr := unix.Stat(r, &st); serr == nil {
+			if flushed[st.Dev] {
+				continue
+			}
+			flushed[st.Dev] = true
+		}
+		err = errors.Join(err, content.Syncfs(r))
+	}
+	if err != nil {
+		// Not durable: the batches stay open, so that a restart checks them.
+		d.err = fmt.Errorf("flush: %w", err)
+		return d.err
+	}
+	d.err = errors.Join(d.snap.Finish(), d.content.Finish())
+	return d.err
 }

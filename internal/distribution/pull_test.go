@@ -1,12 +1,14 @@
 package distribution
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -37,6 +39,10 @@ func pushed(t *testing.T, tr *testRegistry, name string, ti *testImage) string {
 }
 
 func TestPullPushRoundTrip(t *testing.T) {
+	forEachSnapshotter(t, testPullPushRoundTrip)
+}
+
+func testPullPushRoundTrip(t *testing.T, kind string) {
 	ctx := context.Background()
 	tr := newTestRegistry(t, reg.Options{})
 	ti := buildImage(t, []compression{gz, zst, plain},
@@ -45,7 +51,7 @@ func TestPullPushRoundTrip(t *testing.T) {
 		map[string]string{"data": "uncompressed layer"})
 	ref := pushed(t, tr, "lib/app:v1", ti)
 
-	dst := newEnv(t)
+	dst := newEnvWith(t, kind)
 	ev := &events{}
 	res, err := New(Options{}).Pull(ctx, dst.store, dst.sn, ref, PullOptions{Progress: ev.progress})
 	if err != nil {
@@ -81,7 +87,7 @@ func TestPullPushRoundTrip(t *testing.T) {
 	}
 
 	// By digest.
-	other := newEnv(t)
+	other := newEnvWith(t, kind)
 	byDigest := tr.host + "/lib/app@" + ti.desc.Digest.String()
 	res, err = New(Options{}).Pull(ctx, other.store, other.sn, byDigest, PullOptions{})
 	if err != nil || res.Name != byDigest {
@@ -160,6 +166,10 @@ func TestPullIndexPicksPlatform(t *testing.T) {
 // first layer is unpacked: a pull that waited for every download before
 // unpacking would never finish.
 func TestPullUnpacksWhileDownloading(t *testing.T) {
+	forEachSnapshotter(t, testPullUnpacksWhileDownloading)
+}
+
+func testPullUnpacksWhileDownloading(t *testing.T, kind string) {
 	ctx := context.Background()
 	tr := newTestRegistry(t, reg.Options{})
 	ti := buildImage(t, nil, map[string]string{"a": "first"}, map[string]string{"b": "second"}, map[string]string{"c": "third"})
@@ -175,7 +185,7 @@ func TestPullUnpacksWhileDownloading(t *testing.T) {
 		}
 		return false
 	})
-	dst := newEnv(t)
+	dst := newEnvWith(t, kind)
 	ev := &events{}
 	first := ShortID(digest.FromBytes(ti.layers[0]))
 	var released atomic.Bool
@@ -200,6 +210,10 @@ func TestPullUnpacksWhileDownloading(t *testing.T) {
 // TestPullResumesInterruptedDownload cuts the first transfer of a layer
 // half-way: the client retries with a Range request and the blob verifies.
 func TestPullResumesInterruptedDownload(t *testing.T) {
+	forEachSnapshotter(t, testPullResumesInterruptedDownload)
+}
+
+func testPullResumesInterruptedDownload(t *testing.T, kind string) {
 	ctx := context.Background()
 	tr := newTestRegistry(t, reg.Options{})
 	big := strings.Repeat("incompressible? no, but large enough. ", 200000)
@@ -222,7 +236,7 @@ func TestPullResumesInterruptedDownload(t *testing.T) {
 		}
 		return true
 	})
-	dst := newEnv(t)
+	dst := newEnvWith(t, kind)
 	ev := &events{}
 	if _, err := New(Options{}).Pull(ctx, dst.store, dst.sn, ref, PullOptions{Progress: ev.progress}); err != nil {
 		t.Fatal(err)
@@ -244,6 +258,10 @@ func TestPullResumesInterruptedDownload(t *testing.T) {
 // TestPullRefusesCorruptBlob serves a layer with one byte flipped: the pull
 // fails and nothing of the image is committed.
 func TestPullRefusesCorruptBlob(t *testing.T) {
+	forEachSnapshotter(t, testPullRefusesCorruptBlob)
+}
+
+func testPullRefusesCorruptBlob(t *testing.T, kind string) {
 	ctx := context.Background()
 	tr := newTestRegistry(t, reg.Options{})
 	ti := buildImage(t, []compression{plain}, map[string]string{"f": strings.Repeat("x", 10000)})
@@ -259,7 +277,7 @@ func TestPullRefusesCorruptBlob(t *testing.T) {
 		w.Write(bad)
 		return true
 	})
-	dst := newEnv(t)
+	dst := newEnvWith(t, kind)
 	_, err := New(Options{}).Pull(ctx, dst.store, dst.sn, ref, PullOptions{})
 	if err == nil {
 		t.Fatal("corrupt layer accepted")
@@ -326,4 +344,54 @@ func TestPullWithBasicAuth(t *testing.T) {
 	if got := dst.readFile(t, ref, "f"); got != "private" {
 		t.Fatalf("f = %q", got)
 	}
+}
+
+// forEachSnapshotter runs a pull test with plain-copy snapshots (layers
+// unpacked one after the other) and overlay (layers unpacked in parallel).
+func forEachSnapshotter(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range []string{"native", "overlay"} {
+		t.Run(kind, func(t *testing.T) { test(t, kind) })
+	}
+}
+
+// TestPullImplicitDirsKeepParentMetadata: a layer that adds tmp/x without
+// describing tmp/ must not change the mode of tmp from the layer below,
+// also when the layers are unpacked in parallel (fixed up at commit).
+func TestPullImplicitDirsKeepParentMetadata(t *testing.T) {
+	forEachSnapshotter(t, func(t *testing.T, kind string) {
+		ctx := context.Background()
+		tr := newTestRegistry(t, reg.Options{})
+		ti := buildImage(t, nil, map[string]string{"tmp/": ""}, map[string]string{"tmp/x": "in tmp"})
+		// Make tmp/ sticky and world-writable in the first layer.
+		ti.layers[0], ti.layerMTs[0] = compress(t, stickyTmpLayer(t), gz)
+		ti.diffIDs[0] = digest.FromBytes(stickyTmpLayer(t))
+		var cfg ocispec.Image
+		json.Unmarshal(ti.config, &cfg)
+		cfg.RootFS.DiffIDs = ti.diffIDs
+		ti.config = mustJSON(cfg)
+		var m ocispec.Manifest
+		json.Unmarshal(ti.manifest, &m)
+		m.Layers[0].Digest, m.Layers[0].Size = digest.FromBytes(ti.layers[0]), int64(len(ti.layers[0]))
+		ti.manifest = mustJSON(m)
+		ti.rebuild(t)
+		ref := pushed(t, tr, "implicit:latest", ti)
+		dst := newEnvWith(t, kind)
+		if _, err := New(Options{}).Pull(ctx, dst.store, dst.sn, ref, PullOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := dst.readFile(t, ref, "tmp/x"); got != "in tmp" {
+			t.Fatalf("tmp/x = %q", got)
+		}
+		if mode := dst.statMode(t, ref, "tmp"); mode&os.ModeSticky == 0 || mode.Perm() != 0o777 {
+			t.Fatalf("tmp has mode %v, want sticky 0777", mode)
+		}
+	})
+}
+
+func stickyTmpLayer(t *testing.T) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "tmp/", Mode: 0o1777, Typeflag: tar.TypeDir, ModTime: time.Unix(1700000000, 0)})
+	tw.Close()
+	return buf.Bytes()
 }
