@@ -13,8 +13,11 @@ import (
 
 	"github.com/moby/moby/api/types/registry"
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/image/platform"
 	reg "github.com/berth-project/berth/internal/registry"
 )
 
@@ -234,5 +237,64 @@ func TestBearerTokenFlow(t *testing.T) {
 	ts.mu.Unlock()
 	if posts == 0 {
 		t.Fatal("identity token not used")
+	}
+}
+
+// TestPushIndex pushes a local multi-platform index whose manifests are
+// all stored: the manifests go by digest, the index under the tag; an
+// index with a platform missing locally is pushed as this host's manifest.
+func TestPushIndex(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRegistry(t, reg.Options{})
+	src := newEnv(t)
+	host := buildImage(t, nil, map[string]string{"which": "host"})
+	other := buildImage(t, nil, map[string]string{"which": "other"})
+	host.store(t, src, tr.host+"/tmp/host:v1")
+	other.store(t, src, tr.host+"/tmp/other:v1")
+	hp := platform.Host()
+	op := ocispec.Platform{OS: "linux", Architecture: "s390x"}
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{
+		{MediaType: ocispec.MediaTypeImageManifest, Digest: host.desc.Digest, Size: host.desc.Size, Platform: &hp},
+		{MediaType: ocispec.MediaTypeImageManifest, Digest: other.desc.Digest, Size: other.desc.Size, Platform: &op},
+	}}
+	idx.SchemaVersion = 2
+	ib := mustJSON(idx)
+	if _, err := src.store.Content().WriteBytes(ctx, ib, nil); err != nil {
+		t.Fatal(err)
+	}
+	ref := tr.host + "/multi/app:v1"
+	if _, err := src.store.Put(ctx, image.Image{Name: ref, Target: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(ib), Size: int64(len(ib))}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := New(Options{}).Push(ctx, src.store, ref, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest != digest.FromBytes(ib) {
+		t.Fatalf("pushed %s, want the index %s", res.Digest, digest.FromBytes(ib))
+	}
+	for _, d := range []digest.Digest{host.desc.Digest, other.desc.Digest} {
+		if len(tr.requests("PUT /v2/multi/app/manifests/"+d.String())) != 1 {
+			t.Fatalf("manifest %s not pushed by digest: %q", d, tr.requests("PUT "))
+		}
+	}
+	all := tr.requests("PUT /v2/multi/app/manifests/")
+	if !strings.HasPrefix(all[len(all)-1], "PUT /v2/multi/app/manifests/v1") {
+		t.Fatalf("index not last: %q", all)
+	}
+
+	// Pulled here, only this platform comes; pushing it elsewhere sends
+	// this platform's manifest.
+	dst := newEnv(t)
+	if _, err := New(Options{}).Pull(ctx, dst.store, dst.sn, ref, PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	again := tr.host + "/multi/again:v1"
+	if _, err := dst.store.Tag(ctx, ref, again); err != nil {
+		t.Fatal(err)
+	}
+	res, err = New(Options{}).Push(ctx, dst.store, again, PushOptions{})
+	if err != nil || res.Digest != host.desc.Digest {
+		t.Fatalf("push of a partial index: %+v %v", res, err)
 	}
 }
