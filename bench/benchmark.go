@@ -14,6 +14,12 @@ type Benchmark struct {
 	Order int    // position of the section in the report
 	Title string // one line: what one run does
 	About string // markdown paragraph: what is measured and how
+	// Unit is what a run measures: "" for time; UnitKB for memory, a
+	// sample's value (a time.Duration) then being kilobytes.
+	Unit string
+	// Runs, when set, is the number of measured runs whatever -n says
+	// (a memory figure is steady; its runs are long).
+	Runs int
 	// Setup prepares what the runs share (bundles, images) and returns the
 	// contenders. cleanup, when not nil, is called even if err is not nil.
 	Setup func(env Env) (contenders []Contender, cleanup func(), err error)
@@ -21,6 +27,9 @@ type Benchmark struct {
 	// (throughput benchmarks).
 	Rate func(median time.Duration) string
 }
+
+// UnitKB marks a benchmark whose samples are kilobytes.
+const UnitKB = "kB"
 
 // Env is what the benchmarks get from the command line.
 type Env struct {

@@ -91,7 +91,11 @@ func run(args []string) error {
 	var failed []string
 	for _, b := range selected {
 		fmt.Fprintf(os.Stderr, "== %s: %s\n", b.Name, b.Title)
-		rep, err := runBenchmark(b, env, *n, *warmup, *maxFailures)
+		runs := *n
+		if b.Runs > 0 {
+			runs = b.Runs
+		}
+		rep, err := runBenchmark(b, env, runs, *warmup, *maxFailures)
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted during %s: nothing written for it", b.Name)
 		}
@@ -178,6 +182,7 @@ func benchmarks() []Benchmark {
 		engineParallel(),
 		engineRunBridge(),
 		networkThroughput(),
+		engineIdleMemory(),
 		imageLoad(),
 		buildCold(),
 		buildRebuild(),

@@ -91,8 +91,12 @@ func (r *Report) Markdown() string {
 			if best > 0 {
 				ratio = fmt.Sprintf("%.2f×", float64(s.Median)/float64(best))
 			}
+			format := formatDuration
+			if r.Benchmark.Unit == UnitKB {
+				format = formatKB
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d |\n",
-				res.Name, formatDuration(s.Median), formatDuration(s.P10), formatDuration(s.P90), ratio, s.N)
+				res.Name, format(s.Median), format(s.P10), format(s.P90), ratio, s.N)
 			if r.Benchmark.Rate != nil {
 				notes = append(notes, fmt.Sprintf("%s: %s at the median", res.Name, r.Benchmark.Rate(s.Median)))
 			}
@@ -141,6 +145,11 @@ func formatDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.1f s", ms/1000)
 	}
+}
+
+// formatKB renders a memory sample (kilobytes) in MB.
+func formatKB(v time.Duration) string {
+	return fmt.Sprintf("%.2f MB", float64(v)/1000)
 }
 
 // fileHeader starts a new benchmarks file.

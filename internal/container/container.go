@@ -3,6 +3,7 @@
 package container
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -31,7 +32,9 @@ type Container struct {
 	// unless-stopped containers stay down across daemon restarts.
 	ManuallyStopped bool
 	// Dir is the container's directory: bundle, log, shim state.
-	Dir     string
+	Dir string
+	// LogPath is the json-file log (Docker's inspect field; "" for other
+	// drivers: see LogFile).
 	LogPath string
 	// Networks are the container's endpoints by network name: what was
 	// asked at create or connect, plus the address and devices while it
@@ -40,6 +43,16 @@ type Container struct {
 	Networks   map[string]*network.EndpointSettings `json:",omitempty"`
 	Ports      network.PortMap                      `json:",omitempty"`
 	SandboxKey string                               `json:",omitempty"`
+}
+
+// LogFile is the file the container's log driver writes ("" for none)
+// and whether it has the local driver's format; rotated files are
+// FILE.N or, compressed, FILE.N.gz.
+func (c *Container) LogFile() (string, bool) {
+	if c.HostConfig != nil && c.HostConfig.LogConfig.Type == "local" {
+		return filepath.Join(c.Dir, "local-logs", "container.log"), true
+	}
+	return c.LogPath, false
 }
 
 // Summary returns the container's status line as `docker ps` prints it.

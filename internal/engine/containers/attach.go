@@ -59,7 +59,7 @@ func (s *Service) Attach(ctx context.Context, ref string, opts AttachOptions, hi
 		if err != nil {
 			return err
 		}
-		if path, _ := logFile(c); opts.Logs && path != "" {
+		if path, _ := c.LogFile(); opts.Logs && path != "" {
 			return s.writeLogs(ctx, c, LogsOptions{Stdout: opts.Stdout, Stderr: opts.Stderr}, conn, tty)
 		}
 		return nil

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,7 +41,7 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogsOptions, w io.W
 	if err != nil {
 		return err
 	}
-	path, local := logFile(c)
+	path, local := c.LogFile()
 	if path == "" {
 		return errdefs.InvalidArgumentf("configured logging driver does not support reading")
 	}
@@ -120,15 +119,6 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogsOptions, w io.W
 		case <-time.After(followPoll):
 		}
 	}
-}
-
-// logFile is the file the container's log driver writes ("" for none)
-// and whether it has the local driver's format.
-func logFile(c *crec.Container) (string, bool) {
-	if c.HostConfig != nil && c.HostConfig.LogConfig.Type == "local" {
-		return filepath.Join(c.Dir, "local-logs", "container.log"), true
-	}
-	return c.LogPath, false
 }
 
 // writeLogs writes the log without following (attach with logs=1).

@@ -163,7 +163,7 @@ func (s *Service) shimConfig(c *crec.Container, restartCount int) (*shim.Config,
 	if err != nil {
 		return nil, err
 	}
-	logPath, _ := logFile(c)
+	logPath, _ := c.LogFile()
 	if ls.driver == "local" {
 		if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
 			return nil, fmt.Errorf("create log dir: %w", err)

@@ -194,7 +194,8 @@ func (s *Service) collectUsage(ctx context.Context) (*usage, error) {
 				rw = u.Size
 			}
 		}
-		rw += logBytes(c.LogPath)
+		logFile, _ := c.LogFile()
+		rw += logBytes(logFile)
 		sum := containertypes.Summary{
 			ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
 			Command: strings.Join(append([]string{c.Path}, c.Args...), " "), Created: c.Created.Unix(),

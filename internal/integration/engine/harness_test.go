@@ -176,6 +176,23 @@ func (e *env) killDaemon() {
 	e.cmd.Wait()
 }
 
+// stopDaemon stops the daemon with SIGTERM (SIGKILL after 10 s).
+func (e *env) stopDaemon() {
+	if e.cmd == nil || e.cmd.Process == nil {
+		return
+	}
+	e.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { e.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		e.cmd.Process.Kill()
+		<-done
+	}
+	e.cmd = nil
+}
+
 func (e *env) teardown() {
 	ctx := context.Background()
 	if e.client != nil {
@@ -200,17 +217,7 @@ func (e *env) teardown() {
 		}
 		e.client.Close()
 	}
-	if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { e.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			e.cmd.Process.Kill()
-			<-done
-		}
-	}
+	e.stopDaemon()
 	e.net.Cleanup(e.t, filepath.Join(e.dir, "run"))
 	for _, m := range mountsUnder(e.dir) {
 		unix.Unmount(m, unix.MNT_DETACH)

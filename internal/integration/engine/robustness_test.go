@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
+	crec "github.com/berth-project/berth/internal/container"
 	"github.com/berth-project/berth/internal/shim"
 )
 
@@ -131,35 +132,129 @@ func TestShimKilled(t *testing.T) {
 	eventually(t, "container process gone", func() bool { return !alive(pid) })
 }
 
-// TestRemoveLeavesNothing runs 20 create/start/rm cycles and checks that no
-// mount, cgroup, shim or record stays behind.
+// TestRemoveLeavesNothing runs 200 create/start/rm cycles (the issue's
+// figure; $BERTH_TEST_CYCLES overrides it) on berth's runtime and on runc,
+// with containers that run, exit by themselves, restart, have a terminal,
+// the local log driver or --init, and checks after each that nothing of
+// the container stays behind: mounts, cgroups (every controller), its
+// directory, shim socket or runtime state, processes; and at the end that
+// the daemon's database has no container left.
 func TestRemoveLeavesNothing(t *testing.T) {
-	e := newEnv(t)
-	for i := 0; i < 20; i++ {
-		id := e.create(&container.Config{Cmd: []string{"sleep", "100"}}, &container.HostConfig{Resources: container.Resources{Memory: 64 << 20}}, "")
+	e := newEnvRuntime(t, "berth")
+	cycles := 200
+	if v := os.Getenv("BERTH_TEST_CYCLES"); v != "" {
+		fmt.Sscan(v, &cycles)
+	}
+	ctx := context.Background()
+	controllers := cgroupControllers()
+	for i := 0; i < cycles; i++ {
+		cfg := &container.Config{Cmd: []string{"sleep", "100"}}
+		hc := &container.HostConfig{NetworkMode: "none", Resources: container.Resources{Memory: 64 << 20}}
+		if i%2 == 1 {
+			hc.Runtime = "runc"
+		}
+		exited := false
+		switch i % 4 {
+		case 1:
+			cfg.Cmd, exited = []string{"sh", "-c", "echo bye; exit 3"}, true
+		case 2:
+			hc.LogConfig.Type = "local"
+			init := true
+			hc.Init = &init
+			// A terminal on runc only: berth's runtime sets a v1 devices
+			// cgroup (deny all, then allow) while the init sets up, and an
+			// init opening /dev/pts/ptmx in that window fails (issue 2).
+			cfg.Tty, cfg.OpenStdin = i%8 == 6, true
+			if cfg.Tty {
+				hc.Runtime = "runc"
+			}
+		case 3:
+			cfg.Cmd = []string{"sh", "-c", "exit 1"}
+			hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyAlways}
+		}
+		id := e.create(cfg, hc, "")
 		e.start(id)
-		if _, err := e.client.ContainerRemove(context.Background(), id, client.ContainerRemoveOptions{Force: true}); err != nil {
-			t.Fatal(err)
+		if exited {
+			if code := e.waitExit(id); code != 3 {
+				t.Fatalf("cycle %d: exit %d", i, code)
+			}
+		}
+		if _, err := e.client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil {
+			t.Fatalf("cycle %d: rm: %v", i, err)
 		}
 		for _, m := range mountsUnder(e.dir) {
 			if strings.Contains(m, id) {
-				t.Fatalf("mount left: %s", m)
+				t.Fatalf("cycle %d: mount left: %s", i, m)
 			}
 		}
-		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", e.cgroupParent, id)); !os.IsNotExist(err) {
-			t.Fatalf("cgroup left (%v)", err)
+		for _, ctrl := range controllers {
+			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", ctrl, e.cgroupParent, id)); !os.IsNotExist(err) {
+				t.Fatalf("cycle %d: %s cgroup left (%v)", i, ctrl, err)
+			}
 		}
-		if _, err := os.Stat(filepath.Join(e.dataRoot, "containers", id)); !os.IsNotExist(err) {
-			t.Fatalf("container dir left (%v)", err)
-		}
-		if _, err := os.Stat(filepath.Join(e.dir, "run", "shim", id+".sock")); !os.IsNotExist(err) {
-			t.Fatalf("shim socket left (%v)", err)
+		for _, p := range []string{
+			filepath.Join(e.dataRoot, "containers", id),
+			filepath.Join(e.dir, "run", "shim", id+".sock"),
+			filepath.Join(e.dir, "run", "runtime", "berth", id),
+			filepath.Join(e.dir, "run", "runtime", "runc", id),
+		} {
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Fatalf("cycle %d: %s left (%v)", i, p, err)
+			}
 		}
 	}
-	list, err := e.client.ContainerList(context.Background(), client.ContainerListOptions{All: true})
+	list, err := e.client.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil || len(list.Items) != 0 {
 		t.Fatalf("containers left: %v %v", list.Items, err)
 	}
+	// Processes: no shim of this daemon, nothing in its cgroups.
+	eventually(t, "no shim of this daemon", func() bool { return len(shimsOf(e)) == 0 })
+	for _, ctrl := range controllers {
+		var procs []string
+		filepath.Walk(filepath.Join("/sys/fs/cgroup", ctrl, e.cgroupParent), func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Name() == "cgroup.procs" {
+				if b, _ := os.ReadFile(p); len(strings.TrimSpace(string(b))) > 0 {
+					procs = append(procs, p+": "+strings.TrimSpace(string(b)))
+				}
+			}
+			return nil
+		})
+		if len(procs) > 0 {
+			t.Fatalf("processes left in %s: %v", ctrl, procs)
+		}
+	}
+	// Database rows: stop the daemon and read its database.
+	e.stopDaemon()
+	db, err := crec.OpenDB(filepath.Join(e.dataRoot, "berth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, err := crec.OpenStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(store.List()); n != 0 {
+		t.Fatalf("%d container records left in the database", n)
+	}
+}
+
+// shimsOf lists the pids of berth-shim processes serving this daemon's
+// containers (their config lives under its data root).
+func shimsOf(e *env) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, d := range entries {
+		var pid int
+		if _, err := fmt.Sscan(d.Name(), &pid); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err == nil && strings.HasPrefix(string(b), "berth-shim\x00"+e.dataRoot+"/") {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // TestConcurrentCLIs runs 20 CLI invocations at once.

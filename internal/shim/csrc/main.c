@@ -956,12 +956,17 @@ static void kill_all_done(struct child *ch, int code);
 struct killreq {
 	struct child ch;
 	struct conn *c;
+	int sig;
 };
 
 static void kill_all_done(struct child *ch, int code)
 {
 	struct killreq *k = (struct killreq *)ch;
 	struct conn *c = k->c;
+	/* The runtime refuses a container whose init just exited (runc: "not
+	 * running"): that one is ending anyway. Else signal the init at least. */
+	if (code != 0 && (init_done || st.status != S_RUNNING || sys_kill(st.pid, k->sig) == 0))
+		code = 0;
 	if (!c->dead) {
 		if (code == 0) {
 			conn_reply(c, "{}");
@@ -1020,6 +1025,7 @@ void req_kill(struct conn *c)
 		struct killreq *k = xmalloc(sizeof *k);
 		memset(k, 0, sizeof *k);
 		k->c = c;
+		k->sig = sig;
 		conn_hold(c);
 		c->mode = M_WAIT;
 		child_watch(&k->ch, pid, kill_all_done);
