@@ -87,7 +87,7 @@ func run(args []string) error {
 		Timeout: *timeout,
 		Log:     os.Stderr,
 	}
-	command := commandLine(os.Args)
+	command := berthEnv(os.Environ()) + commandLine(os.Args)
 	var failed []string
 	for _, b := range selected {
 		fmt.Fprintf(os.Stderr, "== %s: %s\n", b.Name, b.Title)
@@ -165,6 +165,23 @@ func commandLine(argv []string) string {
 		parts = append(parts, shellQuote(a))
 	}
 	return strings.Join(parts, " ")
+}
+
+// berthEnv renders the BERTH_* variables of env (which daemon the berth
+// CLI talks to, with which names) as a prefix of the command line.
+func berthEnv(env []string) string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "BERTH_") {
+			k, v, _ := strings.Cut(kv, "=")
+			out = append(out, k+"="+shellQuote(v))
+		}
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return ""
+	}
+	return strings.Join(out, " ") + " "
 }
 
 func shellQuote(s string) string {

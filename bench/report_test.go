@@ -115,3 +115,13 @@ func TestCommandLine(t *testing.T) {
 		t.Errorf("commandLine = %q, want %q", got, want)
 	}
 }
+
+func TestBerthEnv(t *testing.T) {
+	got := berthEnv([]string{"PATH=/bin", "BERTH_HOST=unix:///run/x.sock", "BERTH_NFT_TABLE=t b"})
+	if got != "BERTH_HOST=unix:///run/x.sock BERTH_NFT_TABLE='t b' " {
+		t.Fatalf("got %q", got)
+	}
+	if berthEnv([]string{"HOME=/root"}) != "" {
+		t.Fatal("no BERTH_ variables: want no prefix")
+	}
+}
