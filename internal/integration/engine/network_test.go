@@ -204,6 +204,55 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		}
 	})
 
+	t.Run("udp and host address bindings", func(t *testing.T) {
+		e := e.with(t)
+		c := name("udp")
+		e.must(k, "run", "-d", "--name", c, "-p", "127.0.0.1::5353/udp", "-p", "127.0.0.1::80", "busybox", "sh", "-c", "echo lo > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
+		e.waitHTTP(k, c, "80")
+		hp := e.must(k, "port", c, "5353/udp")
+		if !strings.HasPrefix(hp, "127.0.0.1:") {
+			t.Fatalf("port 5353/udp: %q", hp)
+		}
+		// A UDP server in the container's namespace, answered through
+		// the published port.
+		sandbox := e.must(k, "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", c)
+		srv, err := nstest.ListenPacket(sandbox, "0.0.0.0:5353")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		nstest.Echo(srv)
+		conn, err := net.Dial("udp4", hp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		got := ""
+		for i := 0; i < 50 && got == ""; i++ {
+			conn.Write([]byte("hi"))
+			conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			b := make([]byte, 64)
+			if n, err := conn.Read(b); err == nil {
+				got = string(b[:n])
+			}
+		}
+		if got != "echo hi" {
+			t.Fatalf("udp through %s: got %q", hp, got)
+		}
+		// Bound to 127.0.0.1 only: the host's other addresses do not answer.
+		_, tcpPort, _ := net.SplitHostPort(e.must(k, "port", c, "80"))
+		if got, err := httpGet("http://127.0.0.1:" + tcpPort + "/"); err != nil || got != "lo\n" {
+			t.Fatalf("127.0.0.1:%s: %q %v", tcpPort, got, err)
+		}
+		if a := hostAddr(e); a != "" {
+			c := http.Client{Timeout: 2 * time.Second}
+			if resp, err := c.Get("http://" + a + ":" + tcpPort + "/"); err == nil {
+				resp.Body.Close()
+				t.Fatalf("%s:%s answered a port published on 127.0.0.1 only", a, tcpPort)
+			}
+		}
+	})
+
 	t.Run("-P publishes the image's EXPOSE", func(t *testing.T) {
 		e := e.with(t)
 		dir := t.TempDir()

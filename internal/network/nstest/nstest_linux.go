@@ -96,3 +96,28 @@ func Get(path, addr string, timeout time.Duration) (string, error) {
 	}
 	return out, Do(path, get)
 }
+
+// ListenPacket opens a UDP socket on addr inside the namespace at path.
+func ListenPacket(path, addr string) (net.PacketConn, error) {
+	var c net.PacketConn
+	err := Do(path, func() (err error) {
+		c, err = net.ListenPacket("udp4", addr)
+		return err
+	})
+	return c, err
+}
+
+// Echo answers every datagram on c with "echo " and its content until c
+// is closed.
+func Echo(c net.PacketConn) {
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			c.WriteTo(append([]byte("echo "), buf[:n]...), from)
+		}
+	}()
+}
