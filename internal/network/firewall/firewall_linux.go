@@ -52,6 +52,7 @@ const (
 	chainOutput      = "output"
 	chainPostrouting = "postrouting"
 	chainForward     = "forward"
+	chainInput       = "input"
 	chainPorts       = "ports"
 )
 
@@ -77,6 +78,7 @@ func (f *Firewall) chains() map[string]*nftables.Chain {
 		chainOutput:      {Name: chainOutput, Table: f.table, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest},
 		chainPostrouting: {Name: chainPostrouting, Table: f.table, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource},
 		chainForward:     {Name: chainForward, Table: f.table, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept},
+		chainInput:       {Name: chainInput, Table: f.table, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept},
 		chainPorts:       {Name: chainPorts, Table: f.table},
 	}
 }
@@ -99,7 +101,7 @@ func (f *Firewall) Reset(nets []Network, ports map[string][]Port) error {
 	c.DelTable(f.table)
 	c.AddTable(f.table)
 	chains := f.chains()
-	for _, name := range []string{chainPorts, chainPrerouting, chainOutput, chainPostrouting, chainForward} {
+	for _, name := range []string{chainPorts, chainPrerouting, chainOutput, chainPostrouting, chainForward, chainInput} {
 		c.AddChain(chains[name])
 	}
 	for _, name := range []string{chainPrerouting, chainOutput} {
@@ -150,7 +152,7 @@ func (f *Firewall) AddNetwork(n Network) error {
 	if err != nil {
 		return err
 	}
-	if err := f.delTagged(c, netTag(n.ID), chainPrerouting, chainPostrouting, chainForward); err != nil {
+	if err := f.delTagged(c, netTag(n.ID), chainPrerouting, chainPostrouting, chainForward, chainInput); err != nil {
 		return err
 	}
 	f.addNetwork(c, n)
@@ -168,7 +170,7 @@ func (f *Firewall) RemoveNetwork(id string) error {
 	if err != nil {
 		return err
 	}
-	if err := f.delTagged(c, netTag(id), chainPrerouting, chainPostrouting, chainForward); err != nil {
+	if err := f.delTagged(c, netTag(id), chainPrerouting, chainPostrouting, chainForward, chainInput); err != nil {
 		return err
 	}
 	if err := c.Flush(); err != nil {
@@ -283,6 +285,12 @@ func (f *Firewall) addNetwork(c *nftables.Conn, n Network) {
 				})
 		}
 	}
+	// route_localnet (for published ports on 127.0.0.1) would let a
+	// container reach the host's loopback services through the bridge:
+	// nothing from the bridge to 127.0.0.0/8 comes in but the answers to
+	// the host's own connections (published ports used on 127.0.0.1).
+	f.rule(c, chainInput, tag, ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br), ipv4(), ipPrefix(16, netip.MustParsePrefix("127.0.0.0/8")),
+		ctStateNotEstablished(), verdict(expr.VerdictDrop, ""))
 	if n.Internal {
 		// No traffic leaves or enters the network.
 		f.rule(c, chainForward, tag, ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br), ifname(expr.MetaKeyOIFNAME, expr.CmpOpNeq, br), verdict(expr.VerdictDrop, ""))
@@ -410,6 +418,16 @@ func ctStatusDNAT(op expr.CmpOp) []expr.Any {
 
 func ctDNAT() []expr.Any    { return ctStatusDNAT(expr.CmpOpNeq) }
 func ctNotDNAT() []expr.Any { return ctStatusDNAT(expr.CmpOpEq) }
+
+// ctStateNotEstablished matches packets that neither belong to nor
+// relate to a known connection.
+func ctStateNotEstablished() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED), Xor: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
+}
 
 func ctStateNew() []expr.Any {
 	return []expr.Any{

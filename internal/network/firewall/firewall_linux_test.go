@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/network/bridge"
 	"github.com/berth-project/berth/internal/network/nstest"
@@ -283,5 +285,86 @@ func flushAndRefill(t *testing.T, ch *nftables.Chain, bridges ...string) {
 	addForeignRules(c, ch, bridges)
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNoLoopbackFromBridge: the bridges route 127.0.0.0/8 (route_localnet,
+// for published ports on the host's loopback), but a container that sends
+// to loopback addresses through its gateway (as one with raw sockets
+// could) reaches no host service on loopback (CVE-2020-8558's class).
+func TestNoLoopbackFromBridge(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	x := newNet(t)
+	fw := New("berth_t" + randHex(4))
+	t.Cleanup(func() { fw.RemoveForwardAccept(""); fw.Delete() })
+	a, _ := sandbox(t, x, 2)
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	got := make(chan string, 16)
+	go func() {
+		b := make([]byte, 100)
+		for {
+			n, _, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			got <- string(b[:n])
+		}
+	}()
+	var conn net.Conn
+	err = nstest.Do(a, func() error {
+		if err := os.WriteFile("/proc/sys/net/ipv4/conf/eth0/route_localnet", []byte("1"), 0o644); err != nil {
+			return err
+		}
+		lo := netlink.Route{Table: unix.RT_TABLE_LOCAL, Type: unix.RTN_LOCAL, Dst: &net.IPNet{IP: net.IPv4(127, 0, 0, 1), Mask: net.CIDRMask(32, 32)}, Scope: netlink.SCOPE_HOST, LinkIndex: 1}
+		if err := netlink.RouteDel(&lo); err != nil {
+			return fmt.Errorf("remove local route: %w", err)
+		}
+		link, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		gw := x.gw.Addr().As4()
+		if err := netlink.RouteAdd(&netlink.Route{Dst: &net.IPNet{IP: net.IPv4(127, 0, 0, 1), Mask: net.CIDRMask(32, 32)}, Gw: net.IP(gw[:]), LinkIndex: link.Attrs().Index}); err != nil {
+			return err
+		}
+		conn, err = net.Dial("udp4", pc.LocalAddr().String())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	send := func(msg string) bool {
+		for i := 0; i < 10; i++ {
+			conn.Write([]byte(msg))
+			select {
+			case s := <-got:
+				if s == msg {
+					return true
+				}
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		return false
+	}
+	if err := fw.Reset([]Network{x.rules(false)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if send("with-rule") {
+		t.Fatal("a datagram from the bridge reached a service on the host's loopback")
+	}
+	// Without berth's rule it gets through: the check above tests the
+	// rule, not the setup.
+	if err := fw.RemoveNetwork(x.id); err != nil {
+		t.Fatal(err)
+	}
+	if !send("without-rule") {
+		t.Fatal("the test setup does not reach the host's loopback even without the rule")
 	}
 }
