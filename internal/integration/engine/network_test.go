@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -773,4 +774,30 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestSecondDaemonSameNames: a daemon that would share another's
+// nftables table or link prefix refuses to start (it would delete the
+// other's rules and links as strays).
+func TestSecondDaemonSameNames(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	exe, _ := os.Executable()
+	for _, flags := range [][]string{
+		{"--bridge-prefix", e.net.Prefix, "--nft-table", e.net.Table + "x"},
+		{"--bridge-prefix", e.net.Prefix + "x", "--nft-table", e.net.Table},
+	} {
+		args := append([]string{"daemon", "-H", "unix://" + filepath.Join(dir, "s.sock"), "--data-root", filepath.Join(dir, "data"),
+			"--exec-root", filepath.Join(dir, "run"), "--default-runtime", testRuntime(), "--cgroup-parent", e.cgroupParent + "x"}, flags...)
+		cmd := exec.Command(exe, args...)
+		cmd.Env = append(os.Environ(), mainEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "another berth daemon uses") {
+			t.Fatalf("second daemon with %v: %v: %s", flags, err, out)
+		}
+	}
+	// The first one is unharmed.
+	if out := e.must(berthCLI, "run", "--rm", "busybox", "true"); out != "" {
+		t.Fatalf("first daemon: %q", out)
+	}
 }
