@@ -147,6 +147,10 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		if r := e.run(k, "", "run", "--rm", "--network", other, "busybox", "nslookup", w); r.code == 0 {
 			t.Fatalf("%s resolved from another network: %s", w, r)
 		}
+		// On two networks at once: two interfaces, names from both.
+		if out := e.must(k, "run", "--rm", "--network", n, "--network", other, "busybox", "sh", "-c", "ls /sys/class/net; wget -qO- http://"+w+"/"); !strings.Contains(out, "eth1") || !strings.HasSuffix(out, w) {
+			t.Fatalf("two networks: %q", out)
+		}
 		// resolv.conf names the gateway; /etc/hosts the container itself.
 		out := e.must(k, "run", "--rm", "--network", n, "--hostname", "h1", "--add-host", "db.local:10.9.9.9", "busybox", "sh", "-c", "cat /etc/resolv.conf /etc/hosts /etc/hostname")
 		gw := e.must(k, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", n)
