@@ -90,7 +90,7 @@ func matches(c *crec.Container, f map[string][]string) bool {
 			return err == nil && c.State.Status == container.StateExited && c.State.ExitCode == n
 		}) &&
 		any("ancestor", func(v string) bool { return c.Image == v || strings.HasPrefix(c.ImageID, v) }) &&
-		any("network", func(v string) bool { return string(c.HostConfig.NetworkMode) == v }) &&
+		any("network", func(v string) bool { return onNetwork(c, v) }) &&
 		any("health", func(v string) bool {
 			if c.State.Health == nil {
 				return v == string(container.NoHealthcheck)
@@ -147,4 +147,17 @@ func (s *Service) Counts() (running, paused, stopped int) {
 		}
 	}
 	return
+}
+
+// onNetwork reports whether c is on network v (its name, ID or ID prefix).
+func onNetwork(c *crec.Container, v string) bool {
+	if string(c.HostConfig.NetworkMode) == v {
+		return true
+	}
+	for name, es := range c.Networks {
+		if name == v || es != nil && es.NetworkID != "" && strings.HasPrefix(es.NetworkID, v) {
+			return true
+		}
+	}
+	return false
 }

@@ -147,6 +147,9 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		if r := e.run(k, "", "run", "--rm", "--network", other, "busybox", "nslookup", w); r.code == 0 {
 			t.Fatalf("%s resolved from another network: %s", w, r)
 		}
+		if ps := e.must(k, "ps", "--filter", "network="+n, "--format", "{{.Names}}"); ps != w {
+			t.Fatalf("ps --filter network=%s: %q", n, ps)
+		}
 		// On two networks at once: two interfaces, names from both.
 		if out := e.must(k, "run", "--rm", "--network", n, "--network", other, "busybox", "sh", "-c", "ls /sys/class/net; wget -qO- http://"+w+"/"); !strings.Contains(out, "eth1") || !strings.HasSuffix(out, w) {
 			t.Fatalf("two networks: %q", out)
