@@ -452,18 +452,6 @@ func (s *Service) writeStateLocked() error {
 	return nil
 }
 
-// Leases counts the addresses handed out per network, for tests and
-// inspect.
-func (s *Service) Leases() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]int{}
-	for id, p := range s.pools {
-		out[id] = p.InUse()
-	}
-	return out
-}
-
 // lookup resolves a network reference.
 func (s *Service) lookup(ref string) (*network.Network, error) {
 	n, err := s.store.Get(ref)

@@ -270,10 +270,8 @@ func question(query []byte) (dnsmessage.Question, bool) {
 
 // servfail answers query with SERVFAIL.
 func servfail(query []byte) []byte {
-	q, ok := question(query)
-	if !ok {
+	if _, ok := question(query); !ok {
 		return nil
 	}
-	_ = q
 	return reply(query, verdict{rcode: dnsmessage.RCodeServerFailure})
 }
