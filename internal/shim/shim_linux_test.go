@@ -237,35 +237,38 @@ func TestShimRestartOnFailure(t *testing.T) {
 }
 
 func TestShimStopDuringBackoff(t *testing.T) {
-	f := newFixture(t, "runc", []string{"sh", "-c", "exit 2"}, func(c *Config, _ *specs.Spec) {
-		c.Restart = RestartPolicy{Name: "always"}
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		f := newFixture(t, rt, []string{"sh", "-c", "exit 2"}, func(c *Config, _ *specs.Spec) {
+			c.Restart = RestartPolicy{Name: "always"}
+		})
+		c := f.launch()
+		ctx := context.Background()
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := c.Events(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for st := range ch {
+			if st.Status == StatusRestarting && st.RestartCount >= 3 {
+				break
+			}
+		}
+		// kill with stop: during a backoff or a restart's create it ends
+		// the restarts
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if err := c.Kill(ctx, int(syscall.SIGKILL), false, true); err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		st := f.waitExited()
+		if !st.ManuallyStopped || st.Status != StatusExited {
+			t.Fatalf("state = %+v", st)
+		}
 	})
-	c := f.launch()
-	ctx := context.Background()
-	if _, err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := c.Events(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for st := range ch {
-		if st.Status == StatusRestarting && st.RestartCount >= 3 {
-			break
-		}
-	}
-	// kill with stop: during a backoff it just ends the restarts
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if err := c.Kill(ctx, int(syscall.SIGKILL), false, true); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	st := f.waitExited()
-	if !st.ManuallyStopped || st.Status != StatusExited {
-		t.Fatalf("state = %+v", st)
-	}
 }
 
 func TestShimStdinExecAndStop(t *testing.T) {

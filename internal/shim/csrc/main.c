@@ -435,6 +435,32 @@ static void start_timeout(struct timer *t)
 		finish_with_delete(done);
 }
 
+static int helper_pending_stop;
+
+static void record_stopped(void)
+{
+	st.status = S_EXITED;
+	st.manually_stopped = 1;
+	st.pid = 0;
+	publish_and_done();
+}
+
+/* stop_before_start ends a restart that a stop request overtook while the
+ * container was being created: it is deleted without having run, and the
+ * state is written once the runtime is done with it. */
+static void stop_before_start(void)
+{
+	phase = P_CLEANUP;
+	child_unwatch(&init_child);
+	end_cio(-1);
+	if (cfg.helper) {
+		helper_pending_stop = 1;
+		helper_close(); /* the helper deletes the container on EOF and exits */
+	} else {
+		finish_with_delete(record_stopped);
+	}
+}
+
 static void on_created(int pid)
 {
 	st.pid = pid;
@@ -458,6 +484,10 @@ static void on_created(int pid)
 	pio_start(cio);
 	phase = P_CREATED;
 	child_watch(&init_child, pid, init_exited);
+	if (!first_run && stopped) {
+		stop_before_start();
+		return;
+	}
 	if (first_run) {
 		publish();
 		report_ready(NULL);
@@ -522,6 +552,10 @@ static void helper_exited(struct child *c, int code)
 {
 	(void)c;
 	(void)code;
+	if (helper_pending_stop) {
+		helper_pending_stop = 0;
+		record_stopped();
+	}
 }
 
 static void rt_create_done(struct child *c, int code)
