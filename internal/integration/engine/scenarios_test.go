@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -347,12 +348,20 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 				t.Errorf("%q: want exit 125 and %q: %s", c.args, c.want, r)
 			}
 		}
+		// A published port a host program holds: the start fails, and
+		// --rm removes the container.
+		l, err := net.Listen("tcp4", "0.0.0.0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		_, hp, _ := net.SplitHostPort(l.Addr().String())
+		if r := e.run(k, "", "run", "--rm", "-p", hp+":80", "busybox", "true"); r.code != 125 || !strings.Contains(r.stderr, hp) {
+			t.Errorf("port in use: want exit 125 naming port %s: %s", hp, r)
+		}
 		e.must(k, "rm", taken)
-		if after := e.must(k, "ps", "-aq"); after != before {
-			t.Fatalf("containers left by failed runs: before %q, after %q", before, after)
-		}
-		if d := dirs(); d != dirsBefore {
-			t.Fatalf("container directories: %d before, %d after", dirsBefore, d)
-		}
+		eventually(t, "no container left by the failed runs", func() bool {
+			return e.must(k, "ps", "-aq") == before && dirs() == dirsBefore
+		})
 	})
 }
