@@ -1,6 +1,7 @@
 package distribution
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -89,9 +90,12 @@ func (h *hosts) isInsecure(host string) bool {
 	if ip := net.ParseIP(name); ip != nil && ip.IsLoopback() {
 		return true
 	}
-	if ips, err := net.LookupIP(name); err == nil && len(ips) > 0 && name != "" {
-		for _, ip := range ips {
-			if !ip.IsLoopback() {
+	// A name that resolves only to loopback addresses is local too.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if addrs, err := net.DefaultResolver.LookupIPAddr(ctx, name); err == nil && len(addrs) > 0 && name != "" {
+		for _, a := range addrs {
+			if !a.IP.IsLoopback() {
 				return false
 			}
 		}

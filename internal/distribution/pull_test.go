@@ -395,3 +395,35 @@ func stickyTmpLayer(t *testing.T) []byte {
 	tw.Close()
 	return buf.Bytes()
 }
+
+// TestConcurrentPullsOfOneImage: pulls of the same image into one store at
+// once all succeed and leave one set of snapshots and no temporary ones.
+func TestConcurrentPullsOfOneImage(t *testing.T) {
+	forEachSnapshotter(t, func(t *testing.T, kind string) {
+		ctx := context.Background()
+		tr := newTestRegistry(t, reg.Options{})
+		ti := buildImage(t, nil, map[string]string{"a": strings.Repeat("a", 100000)}, map[string]string{"b": "b"}, map[string]string{"c": "c"})
+		ref := pushed(t, tr, "same:latest", ti)
+		dst := newEnvWith(t, kind)
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				_, err := New(Options{}).Pull(ctx, dst.store, dst.sn, ref, PullOptions{})
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := dst.readFile(t, ref, "c"); got != "c" {
+			t.Fatalf("c = %q", got)
+		}
+		var names []string
+		dst.sn.Walk(ctx, func(i snapshot.Info) error { names = append(names, i.Name); return nil })
+		if len(names) != 3 {
+			t.Fatalf("snapshots after concurrent pulls: %q", names)
+		}
+	})
+}

@@ -51,13 +51,30 @@ func create(ctx context.Context, cli *command.CLI, o *createOptions, args []stri
 			}
 		}
 	}
+	if err := o.pull.validate(); err != nil {
+		return "", statusErr(125, err.Error())
+	}
 	c, err := cli.Client(ctx)
 	if err != nil {
 		return "", statusErr(125, err.Error())
 	}
-	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: o.name})
+	if o.pull.policy == "always" {
+		if err := o.pull.pull(ctx, cli, args[0]); err != nil {
+			return "", statusErr(125, err.Error())
+		}
+	}
+	opts := client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: o.name}
+	res, err := c.ContainerCreate(ctx, opts)
+	if err != nil && isNoSuchImage(err) && o.pull.policy == "missing" {
+		// As docker does: pull the image, then create again.
+		fmt.Fprintf(cli.Err, "Unable to find image '%s' locally\n", withLatest(args[0]))
+		if perr := o.pull.pull(ctx, cli, args[0]); perr != nil {
+			return "", statusErr(125, perr.Error())
+		}
+		res, err = c.ContainerCreate(ctx, opts)
+	}
 	if err != nil {
-		if command.IsNotFound(err) {
+		if command.IsNotFound(err) && o.pull.policy == "never" {
 			fmt.Fprintf(cli.Err, "Unable to find image '%s' locally\n", args[0])
 		}
 		return "", statusErr(125, err.Error())

@@ -35,6 +35,7 @@ type createOptions struct {
 	noHealthcheck                                                    bool
 	devices, volumesFrom                                             []string
 	net                                                              networkOptions
+	pull                                                             pullOptions
 	flags                                                            *pflag.FlagSet
 }
 
@@ -47,6 +48,7 @@ func addCreateFlags(fs *pflag.FlagSet, o *createOptions) {
 	fs.Bool("help", false, "Print usage")
 	fs.StringVarP(&o.hostname, "hostname", "h", "", "Container host name")
 	addNetworkFlags(fs, &o.net)
+	addPullFlags(fs, &o.pull)
 	fs.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
 	fs.StringVar(&o.runtime, "runtime", "", "Runtime to use for this container")
 	fs.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")

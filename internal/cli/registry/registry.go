@@ -66,14 +66,51 @@ func display(cli *command.CLI, r io.Reader, quiet bool, aux func(jsonstream.Mess
 	if quiet {
 		out = io.Discard
 	}
+	return displayTo(out, r, aux)
+}
+
+func displayTo(out io.Writer, r io.Reader, aux func(jsonstream.Message)) error {
 	fd, tty := uintptr(0), false
 	if f, ok := out.(*os.File); ok {
 		fd, tty = f.Fd(), term.IsTerminal(int(f.Fd()))
 	}
-	if err := jsonmessage.DisplayJSONMessagesStream(r, out, fd, tty, aux); err != nil {
-		return fail(err)
+	return jsonmessage.DisplayJSONMessagesStream(r, out, fd, tty, aux)
+}
+
+// Pull pulls image (name:latest when untagged) for platform ("": the
+// daemon's) with the credentials of config.json, printing the progress to
+// out, as run and create do for an image they lack.
+func Pull(ctx context.Context, cli *command.CLI, image, plat string, out io.Writer) error {
+	named, err := reference.ParseNamed(image)
+	if err != nil {
+		return err
 	}
-	return nil
+	if reference.Tag(named) == "" && reference.Digest(named) == "" {
+		if named, err = reference.WithTag(named, "latest"); err != nil {
+			return err
+		}
+	}
+	var opts client.ImagePullOptions
+	if plat != "" {
+		p, err := platform.Parse(plat)
+		if err != nil {
+			return err
+		}
+		opts.Platforms = []ocispec.Platform{p}
+	}
+	if opts.RegistryAuth, err = authHeader(named); err != nil {
+		return err
+	}
+	c, err := cli.Client(ctx)
+	if err != nil {
+		return err
+	}
+	resp, err := c.ImagePull(ctx, named.String(), opts)
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	return displayTo(out, resp, nil)
 }
 
 func newPullCommand(cli *command.CLI) *cobra.Command {
@@ -122,7 +159,7 @@ func newPullCommand(cli *command.CLI) *cobra.Command {
 			}
 			defer resp.Close()
 			if err := display(cli, resp, quiet, nil); err != nil {
-				return err
+				return fail(err)
 			}
 			fmt.Fprintln(cli.Out, named.String())
 			return nil
@@ -177,7 +214,7 @@ func newPushCommand(cli *command.CLI) *cobra.Command {
 			}
 			defer resp.Close()
 			if err := display(cli, resp, quiet, func(jsonstream.Message) {}); err != nil {
-				return err
+				return fail(err)
 			}
 			if quiet {
 				fmt.Fprintln(cli.Out, named.String())

@@ -181,8 +181,25 @@ func TestRegistryBerth(t *testing.T) {
 	if !strings.Contains(imgs, reg.host+"/berth/app:v1") || !strings.Contains(imgs, reg.host+"/berth/app:v2") {
 		t.Fatalf("after pull -a: %q", imgs)
 	}
+	// run pulls an image it lacks (docker's CLIs do too), unless --pull never.
+	e.must(berthCLI, "rmi", reg.host+"/berth/app:v1")
+	r := e.run(berthCLI, "", "run", "--rm", "--pull", "never", reg.host+"/berth/app:v1", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "No such image") {
+		t.Fatalf("run --pull never of a missing image: %s", r)
+	}
+	r = e.run(berthCLI, "", "run", "--rm", "--network", "none", reg.host+"/berth/app:v1", "sh", "-c", "ls /data | wc -l")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "2" || !strings.Contains(r.stderr, "Unable to find image '"+reg.host+"/berth/app:v1' locally") ||
+		!strings.Contains(r.stderr, "Status: Downloaded newer image for "+reg.host+"/berth/app:v1") {
+		t.Fatalf("run of a missing image: %s", r)
+	}
+	if _, err := os.Stat(dockerPath); err == nil {
+		e.must(berthCLI, "rmi", reg.host+"/berth/app:v1")
+		if out := e.must(dockerCLI, "run", "--rm", "--network", "none", reg.host+"/berth/app:v1", "sh", "-c", "ls /data | wc -l"); out != "2" {
+			t.Fatalf("docker run of a missing image through berthd: %q", out)
+		}
+	}
 	// Errors with Docker's words and exit codes.
-	r := e.run(berthCLI, "", "pull", reg.host+"/berth/nothing:here")
+	r = e.run(berthCLI, "", "pull", reg.host+"/berth/nothing:here")
 	if r.code != 1 || !strings.Contains(r.stderr, "manifest for "+reg.host+"/berth/nothing:here not found") {
 		t.Fatalf("pull of a missing tag: %s", r)
 	}
