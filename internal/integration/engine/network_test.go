@@ -185,6 +185,14 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		if out != w {
 			t.Fatalf("hairpin via %s:%s: %q", gw, port, out)
 		}
+		// And the container itself, through the gateway (hairpin).
+		if out := e.must(k, "exec", w, "wget", "-qO-", "http://"+gw+":"+port+"/"); out != w {
+			t.Fatalf("own port via %s:%s: %q", gw, port, out)
+		}
+		// No IPv6 link-local address inside (IPv4 networks).
+		if out := e.must(k, "exec", w, "cat", "/proc/net/if_inet6"); strings.Contains(out, "eth0") {
+			t.Fatalf("eth0 has IPv6 addresses: %q", out)
+		}
 		// ps shows the mapping.
 		if ps := e.must(k, "ps", "--filter", "name="+w, "--format", "{{.Ports}}"); !strings.Contains(ps, ":"+port+"->80/tcp") {
 			t.Fatalf("ps ports: %q", ps)

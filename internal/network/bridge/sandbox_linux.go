@@ -206,8 +206,16 @@ func addVeth(host *nl.NetlinkSocket, ep Endpoint, nsfd int) error {
 		}
 		return fmt.Errorf("create veth %s: %w", ep.HostName, err)
 	}
+	// Hairpin: a container reaching its own published port through the
+	// gateway gets its packets back out of the port they came in by.
+	if err := os.WriteFile("/sys/class/net/"+ep.HostName+"/brport/hairpin_mode", []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("hairpin mode on %s: %w", ep.HostName, err)
+	}
 	return nil
 }
+
+// addrGenModeNone is IN6_ADDR_GEN_MODE_NONE: no link-local address.
+const addrGenModeNone = 1
 
 // configure gives the namespace side its address, brings it up and adds
 // the default route.
@@ -215,6 +223,12 @@ func configure(h *netlink.Handle, ep Endpoint) error {
 	link, err := h.LinkByName(ep.Name)
 	if err != nil {
 		return fmt.Errorf("find %s in namespace: %w", ep.Name, err)
+	}
+	// No IPv6 link-local address inside: berth's networks are IPv4, and
+	// with hairpin on (see addVeth) the address's duplicate detection
+	// would see its own reflected probes. Set before the link goes up.
+	if err := h.LinkSetIP6AddrGenMode(link, addrGenModeNone); err != nil && !errors.Is(err, unix.EAFNOSUPPORT) {
+		return fmt.Errorf("address generation mode of %s: %w", ep.Name, err)
 	}
 	if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(ep.Addr)}); err != nil {
 		return fmt.Errorf("add %s to %s: %w", ep.Addr, ep.Name, err)
