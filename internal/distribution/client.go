@@ -89,9 +89,10 @@ func (e *Error) Error() string {
 	if code == "" {
 		code = strings.ToLower(http.StatusText(e.Status))
 	}
-	if e.Message == "" || strings.EqualFold(e.Message, code) {
+	if e.Message == "" {
 		return code
 	}
+	// As docker prints registry errors: "manifest unknown: manifest unknown".
 	return code + ": " + e.Message
 }
 

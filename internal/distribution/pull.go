@@ -141,12 +141,16 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, sn snapshot.Snaps
 // pullError words a failed manifest fetch as Docker does.
 func pullError(named reference.Named, err error) error {
 	var re *Error
-	if errors.As(err, &re) && (re.Status == 401 || re.Status == 403 || (re.Status == 404 && reference.Domain(named) == DockerHub)) {
-		return errdefs.NotFound(fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %w",
-			reference.FamiliarName(named), err))
+	if !errors.As(err, &re) {
+		return err
 	}
-	if errdefs.IsNotFound(err) {
-		return errdefs.NotFound(fmt.Errorf("manifest for %s not found: %w", reference.Familiar(named.String()), err))
+	switch {
+	case re.Status == 401 || re.Status == 403 || re.Code == "NAME_UNKNOWN" ||
+		reference.Domain(named) == DockerHub && re.Status == 404:
+		return errdefs.NotFound(fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %w",
+			reference.FamiliarName(named), re))
+	case re.Status == 404:
+		return errdefs.NotFound(fmt.Errorf("manifest for %s not found: %w", reference.Familiar(named.String()), re))
 	}
 	return err
 }

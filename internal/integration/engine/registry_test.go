@@ -200,7 +200,7 @@ func TestRegistryBerth(t *testing.T) {
 	}
 	// Errors with Docker's words and exit codes.
 	r = e.run(berthCLI, "", "pull", reg.host+"/berth/nothing:here")
-	if r.code != 1 || !strings.Contains(r.stderr, "manifest for "+reg.host+"/berth/nothing:here not found") {
+	if r.code != 1 || !strings.Contains(r.stderr, "manifest for "+reg.host+"/berth/nothing:here not found: manifest unknown: manifest unknown") {
 		t.Fatalf("pull of a missing tag: %s", r)
 	}
 	r = e.run(berthCLI, "", "push", reg.host+"/not/local:v1")
