@@ -60,76 +60,80 @@ func (e *env) waitExit(id string) int64 {
 }
 
 func TestRestartPolicyOnFailure(t *testing.T) {
-	e := newEnv(t)
-	id := e.create(&container.Config{Cmd: []string{"sh", "-c", "exit 2"}},
-		&container.HostConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyOnFailure, MaximumRetryCount: 2}}, "")
-	e.start(id)
-	eventually(t, "restarts to end", func() bool {
-		c := e.inspect(id)
-		return c.State.Status == container.StateExited && c.RestartCount == 2
+	eachRuntime(t, func(t *testing.T, e *env) {
+		id := e.create(&container.Config{Cmd: []string{"sh", "-c", "exit 2"}},
+			&container.HostConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyOnFailure, MaximumRetryCount: 2}}, "")
+		e.start(id)
+		eventually(t, "restarts to end", func() bool {
+			c := e.inspect(id)
+			return c.State.Status == container.StateExited && c.RestartCount == 2
+		})
+		if c := e.inspect(id); c.State.ExitCode != 2 {
+			t.Fatalf("exit code %d", c.State.ExitCode)
+		}
 	})
-	if c := e.inspect(id); c.State.ExitCode != 2 {
-		t.Fatalf("exit code %d", c.State.ExitCode)
-	}
 }
 
 func TestOOMKilled(t *testing.T) {
-	e := newEnv(t)
-	id := e.create(&container.Config{Cmd: []string{"sh", "-c", "head -c 200000000 /dev/zero | tail"}},
-		&container.HostConfig{Resources: container.Resources{Memory: 16 << 20, MemorySwap: 16 << 20}}, "")
-	e.start(id)
-	if code := e.waitExit(id); code != 137 {
-		t.Fatalf("exit code %d", code)
-	}
-	if c := e.inspect(id); !c.State.OOMKilled {
-		t.Fatal("OOMKilled is false")
-	}
+	eachRuntime(t, func(t *testing.T, e *env) {
+		id := e.create(&container.Config{Cmd: []string{"sh", "-c", "head -c 200000000 /dev/zero | tail"}},
+			&container.HostConfig{Resources: container.Resources{Memory: 16 << 20, MemorySwap: 16 << 20}}, "")
+		e.start(id)
+		if code := e.waitExit(id); code != 137 {
+			t.Fatalf("exit code %d", code)
+		}
+		if c := e.inspect(id); !c.State.OOMKilled {
+			t.Fatal("OOMKilled is false")
+		}
+	})
 }
 
 // TestDaemonCrashAndReattach kills the daemon with SIGKILL while a
 // container runs; a new daemon finds it running and manages it.
 func TestDaemonCrashAndReattach(t *testing.T) {
-	e := newEnv(t)
-	id := e.create(&container.Config{Cmd: []string{"sh", "-c", "echo before; while true; do sleep 0.1; done"}}, nil, "survivor")
-	e.start(id)
-	e.killDaemon()
-	e.startDaemon()
-	c := e.inspect(id)
-	if !c.State.Running {
-		t.Fatalf("after daemon restart: %+v", c.State)
-	}
-	if out := e.must(berthCLI, "exec", "survivor", "echo", "again"); out != "again" {
-		t.Fatalf("exec after restart: %q", out)
-	}
-	if !strings.Contains(e.must(berthCLI, "logs", "survivor"), "before") {
-		t.Fatal("logs lost")
-	}
-	e.must(berthCLI, "stop", "-t", "1", "survivor")
-	if c := e.inspect(id); c.State.Running || c.State.ExitCode != 137 {
-		t.Fatalf("after stop: %+v", c.State)
-	}
+	eachRuntime(t, func(t *testing.T, e *env) {
+		id := e.create(&container.Config{Cmd: []string{"sh", "-c", "echo before; while true; do sleep 0.1; done"}}, nil, "survivor")
+		e.start(id)
+		e.killDaemon()
+		e.startDaemon()
+		c := e.inspect(id)
+		if !c.State.Running {
+			t.Fatalf("after daemon restart: %+v", c.State)
+		}
+		if out := e.must(berthCLI, "exec", "survivor", "echo", "again"); out != "again" {
+			t.Fatalf("exec after restart: %q", out)
+		}
+		if !strings.Contains(e.must(berthCLI, "logs", "survivor"), "before") {
+			t.Fatal("logs lost")
+		}
+		e.must(berthCLI, "stop", "-t", "1", "survivor")
+		if c := e.inspect(id); c.State.Running || c.State.ExitCode != 137 {
+			t.Fatalf("after stop: %+v", c.State)
+		}
+	})
 }
 
 // TestShimKilled kills a container's shim: the container is reported
 // exited with a reason and nothing of it keeps running.
 func TestShimKilled(t *testing.T) {
-	e := newEnv(t)
-	id := e.create(&container.Config{Cmd: []string{"sleep", "1000"}}, nil, "")
-	e.start(id)
-	st, err := shim.ReadState(filepath.Join(e.dataRoot, "containers", id, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid := e.inspect(id).State.Pid
-	if err := syscall.Kill(st.ShimPid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "exited state", func() bool { return !e.inspect(id).State.Running })
-	c := e.inspect(id)
-	if c.State.ExitCode != 137 || !strings.Contains(c.State.Error, "shim") {
-		t.Fatalf("state after shim kill: %+v", c.State)
-	}
-	eventually(t, "container process gone", func() bool { return !alive(pid) })
+	eachRuntime(t, func(t *testing.T, e *env) {
+		id := e.create(&container.Config{Cmd: []string{"sleep", "1000"}}, nil, "")
+		e.start(id)
+		st, err := shim.ReadState(filepath.Join(e.dataRoot, "containers", id, "state.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := e.inspect(id).State.Pid
+		if err := syscall.Kill(st.ShimPid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "exited state", func() bool { return !e.inspect(id).State.Running })
+		c := e.inspect(id)
+		if c.State.ExitCode != 137 || !strings.Contains(c.State.Error, "shim") {
+			t.Fatalf("state after shim kill: %+v", c.State)
+		}
+		eventually(t, "container process gone", func() bool { return !alive(pid) })
+	})
 }
 
 // TestRemoveLeavesNothing runs 200 create/start/rm cycles (the issue's
@@ -367,52 +371,67 @@ func TestEvents(t *testing.T) {
 // TestHealthcheck: starting, unhealthy while the check fails, healthy
 // once it passes, as inspect, ps and events tell.
 func TestHealthcheck(t *testing.T) {
-	e := newEnv(t)
-	e.must(berthCLI, "run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "100ms",
-		"--health-retries", "2", "busybox", "sh", "-c", "sleep 1; echo ready > /tmp/ok; sleep 100")
-	seen := map[string]bool{}
-	eventually(t, "healthy", func() bool {
-		st := e.inspect("hc").State
-		if st.Health != nil {
-			seen[string(st.Health.Status)] = true
+	eachRuntime(t, func(t *testing.T, e *env) {
+		e.must(berthCLI, "run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "100ms",
+			"--health-retries", "2", "busybox", "sh", "-c", "sleep 1; echo ready > /tmp/ok; sleep 100")
+		seen := map[string]bool{}
+		eventually(t, "healthy", func() bool {
+			st := e.inspect("hc").State
+			if st.Health != nil {
+				seen[string(st.Health.Status)] = true
+			}
+			return st.Health != nil && st.Health.Status == container.Healthy
+		})
+		if !seen["unhealthy"] {
+			t.Fatalf("never unhealthy: %v", seen)
 		}
-		return st.Health != nil && st.Health.Status == container.Healthy
+		h := e.inspect("hc").State.Health
+		if last := h.Log[len(h.Log)-1]; last.ExitCode != 0 || last.Output != "ready\n" {
+			t.Fatalf("last probe %+v", last)
+		}
+		if out := e.must(berthCLI, "ps", "--filter", "name=hc", "--format", "{{.Status}}"); !strings.HasSuffix(out, "(healthy)") {
+			t.Fatalf("ps status %q", out)
+		}
 	})
-	if !seen["unhealthy"] {
-		t.Fatalf("never unhealthy: %v", seen)
-	}
-	h := e.inspect("hc").State.Health
-	if last := h.Log[len(h.Log)-1]; last.ExitCode != 0 || last.Output != "ready\n" {
-		t.Fatalf("last probe %+v", last)
-	}
-	if out := e.must(berthCLI, "ps", "--filter", "name=hc", "--format", "{{.Status}}"); !strings.HasSuffix(out, "(healthy)") {
-		t.Fatalf("ps status %q", out)
-	}
 }
 
 // TestRestartAlwaysAfterShimLoss: with the daemon down, a container's
 // shim dies (as in a host reboot); the next daemon records the exit and
 // starts the container again because of its restart policy.
 func TestRestartAlwaysAfterShimLoss(t *testing.T) {
-	e := newEnv(t)
-	id := e.create(&container.Config{Cmd: []string{"sleep", "1000"}},
-		&container.HostConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyAlways}}, "")
-	e.start(id)
-	oldPid := e.inspect(id).State.Pid
-	st, err := shim.ReadState(filepath.Join(e.dataRoot, "containers", id, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.killDaemon()
-	if err := syscall.Kill(st.ShimPid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	e.startDaemon()
-	eventually(t, "restarted container", func() bool {
-		c := e.inspect(id)
-		return c.State.Running && c.State.Pid != oldPid
+	eachRuntime(t, func(t *testing.T, e *env) {
+		id := e.create(&container.Config{Cmd: []string{"sleep", "1000"}},
+			&container.HostConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyAlways}}, "")
+		e.start(id)
+		oldPid := e.inspect(id).State.Pid
+		st, err := shim.ReadState(filepath.Join(e.dataRoot, "containers", id, "state.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.killDaemon()
+		if err := syscall.Kill(st.ShimPid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		e.startDaemon()
+		eventually(t, "restarted container", func() bool {
+			c := e.inspect(id)
+			return c.State.Running && c.State.Pid != oldPid
+		})
+		eventually(t, "old container process gone", func() bool { return !alive(oldPid) })
 	})
-	eventually(t, "old container process gone", func() bool { return !alive(oldPid) })
+}
+
+// eachRuntime runs fn on a daemon of each OCI runtime: berth's own (the
+// default, created by the shim's in-process helper) and runc (its command
+// line); $BERTH_TEST_RUNTIME picks one.
+func eachRuntime(t *testing.T, fn func(t *testing.T, e *env)) {
+	runtimes := []string{"berth", "runc"}
+	if v := os.Getenv("BERTH_TEST_RUNTIME"); v != "" {
+		runtimes = []string{v}
+	}
+	for _, rt := range runtimes {
+		t.Run(rt, func(t *testing.T) { fn(t, newEnvRuntime(t, rt)) })
+	}
 }
 
 // alive reports whether pid runs (a zombie does not).

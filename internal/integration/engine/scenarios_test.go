@@ -14,28 +14,21 @@ import (
 // default: created by the shim's in-process helper) and on runc (through
 // its command line).
 func TestScenarios(t *testing.T) {
-	runtimes := []string{"berth", "runc"}
-	if v := os.Getenv("BERTH_TEST_RUNTIME"); v != "" {
-		runtimes = []string{v}
-	}
-	for _, rt := range runtimes {
-		t.Run(rt, func(t *testing.T) {
-			e := newEnvRuntime(t, rt)
-			kinds := []cliKind{berthCLI}
-			if _, err := os.Stat(dockerPath); err == nil {
-				kinds = append(kinds, dockerCLI)
-			} else {
-				t.Logf("no docker CLI at %s: berth's CLI only", dockerPath)
-			}
-			for _, kind := range kinds {
-				t.Run(string(kind), func(t *testing.T) {
-					e := *e
-					e.t = t
-					runScenarios(t, &e, kind)
-				})
-			}
-		})
-	}
+	eachRuntime(t, func(t *testing.T, e *env) {
+		kinds := []cliKind{berthCLI}
+		if _, err := os.Stat(dockerPath); err == nil {
+			kinds = append(kinds, dockerCLI)
+		} else {
+			t.Logf("no docker CLI at %s: berth's CLI only", dockerPath)
+		}
+		for _, kind := range kinds {
+			t.Run(string(kind), func(t *testing.T) {
+				e := *e
+				e.t = t
+				runScenarios(t, &e, kind)
+			})
+		}
+	})
 }
 
 func runScenarios(t *testing.T, e *env, k cliKind) {
