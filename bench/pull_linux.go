@@ -175,8 +175,20 @@ func (d *benchDaemon) stop() {
 		d.cmd.Process.Kill()
 		<-done
 	}
-	// A daemon keeps its bridge and rules when it stops (as dockerd keeps
-	// docker0): remove them, they are this benchmark's.
+	// A daemon keeps its netns mount, bridge and rules when it stops (as
+	// dockerd keeps docker0): remove them, they are this benchmark's.
+	dir := filepath.Dir(d.sock)
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		var under []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+				under = append([]string{f[4]}, under...)
+			}
+		}
+		for _, m := range under {
+			syscall.Unmount(m, syscall.MNT_DETACH)
+		}
+	}
 	if links, err := output(30*time.Second, "ip", "-o", "link", "show"); err == nil {
 		for _, line := range strings.Split(links, "\n") {
 			f := strings.Fields(line)
