@@ -17,6 +17,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/moby/moby/client"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/berth-project/berth/internal/network"
@@ -814,5 +815,35 @@ func TestSecondDaemonSameNames(t *testing.T) {
 	// The first one is unharmed.
 	if out := e.must(berthCLI, "run", "--rm", "busybox", "true"); out != "" {
 		t.Fatalf("first daemon: %q", out)
+	}
+}
+
+// TestStraysRemovedAtStart: veths and namespace files that an earlier
+// daemon left (killed while it deleted them) go at the next start; links
+// of the same prefix that are not the daemon's shape stay.
+func TestStraysRemovedAtStart(t *testing.T) {
+	e := newEnv(t)
+	e.killDaemon()
+	stray := e.net.Prefix + "v" + randHex(4)
+	other := e.net.Prefix + "x" + randHex(2)
+	for _, name := range []string{stray, other} {
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: "tp" + randHex(5)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { bridge.Delete(stray); bridge.Delete(other) })
+	ns := filepath.Join(e.dir, "run", "netns", randHex(32))
+	if err := bridge.NewNetns(ns); err != nil {
+		t.Fatal(err)
+	}
+	e.startDaemon()
+	if bridge.Exists(stray) {
+		t.Fatalf("stray veth %s left", stray)
+	}
+	if !bridge.Exists(other) {
+		t.Fatalf("%s, not of the daemon's shape, was removed", other)
+	}
+	if _, err := os.Stat(ns); !os.IsNotExist(err) {
+		t.Fatalf("stray namespace file %s left: %v", ns, err)
 	}
 }
