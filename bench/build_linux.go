@@ -13,7 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-project/berth/internal/network/bridge"
+	"github.com/berth-project/berth/internal/network/firewall"
 )
 
 // The build benchmarks build one realistic multi-stage Dockerfile (four
@@ -273,10 +277,11 @@ func startBerthDaemon(env Env, dir string) (string, func(), error) {
 		return "", func() {}, err
 	}
 	tag := fmt.Sprintf("%x", os.Getpid()&0xfffff)
+	prefix, table := "bb"+tag, "berth_bench"+tag
 	cmd := exec.Command(env.Berth, "daemon", "-H", "unix://"+sock, "--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "run"), "--cgroup-parent", "/berth-bench-"+tag,
 		// Its own links, nftables table and subnets: other daemons may run.
-		"--bridge-prefix", "bb"+tag, "--nft-table", "berth_bench"+tag, "--default-address-pool", "base="+pool.String()+",size=24")
+		"--bridge-prefix", prefix, "--nft-table", table, "--default-address-pool", "base="+pool.String()+",size=24")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -294,6 +299,21 @@ func startBerthDaemon(env Env, dir string) (string, func(), error) {
 			<-done
 		}
 		logf.Close()
+		// What the daemon keeps on the host after it stops: its netns
+		// mount, its bridges and its nftables table.
+		if mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir)); err == nil {
+			for i := len(mounts) - 1; i >= 0; i-- {
+				unix.Unmount(mounts[i].Mountpoint, unix.MNT_DETACH)
+			}
+		}
+		if links, err := bridge.Links(prefix); err == nil {
+			for _, l := range links {
+				bridge.Delete(l)
+			}
+		}
+		fw := firewall.New(table)
+		fw.RemoveForwardAccept("")
+		fw.Delete()
 	}
 	for i := 0; i < 600; i++ {
 		if c, err := net.Dial("unix", sock); err == nil {
