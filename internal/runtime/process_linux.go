@@ -309,10 +309,19 @@ func startChild(o spawnOpts) (*child, error) {
 	}
 
 	// The stage is exec'd through /proc/self/fd/N of the child: N must not
-	// be one of the descriptors the child gets.
+	// be one of the descriptors the child gets (below len(files)), nor one
+	// that ForkExec's child moves descriptors to: from one above the
+	// highest of files on, one per file plus its error pipe. Otherwise the
+	// child may exec its error pipe instead (EACCES), which happens when a
+	// daemon starts containers concurrently and low descriptors come free.
 	stageFD := int(stage.Fd())
-	if stageFD < len(files) {
-		dup, err := unix.FcntlInt(stage.Fd(), unix.F_DUPFD_CLOEXEC, len(files))
+	next := len(files)
+	for _, f := range files {
+		next = max(next, int(f))
+	}
+	next++
+	if stageFD < len(files) || (stageFD >= next && stageFD <= next+len(files)+1) {
+		dup, err := unix.FcntlInt(stage.Fd(), unix.F_DUPFD_CLOEXEC, next+len(files)+2)
 		if err != nil {
 			return fail(fmt.Errorf("dup first stage: %w", err))
 		}
