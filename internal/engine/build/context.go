@@ -21,11 +21,11 @@ import (
 	"github.com/berth-project/berth/internal/errdefs"
 )
 
-// contextFS is a build context received as a tar: file data spooled into
-// one unlinked temporary file, an index of entries by path, and the
-// sha256 of every regular file, computed while it arrives.
+// contextFS is a build context received as a tar: file data spooled (see
+// spool), an index of entries by path, and the digest of every regular
+// file, computed while it arrives.
 type contextFS struct {
-	spool   *os.File
+	spool   *spool
 	size    int64
 	entries map[string]*ctxEntry // by clean relative path; "" is the root
 	kids    map[string][]string  // directory -> child paths, sorted
@@ -45,14 +45,10 @@ type ctxEntry struct {
 	devminor int64
 }
 
-// readContext spools the (optionally compressed) tar r into a temporary
-// file in dir.
-func readContext(ctx context.Context, dir string, r io.Reader) (*contextFS, error) {
-	f, err := openTmpFile(dir)
-	if err != nil {
-		return nil, fmt.Errorf("build context: %w", err)
-	}
-	c := &contextFS{spool: f, entries: map[string]*ctxEntry{}, kids: map[string][]string{}}
+// readContext spools the (optionally compressed) tar r: in memory from
+// pool, the overflow in a temporary file in dir.
+func readContext(ctx context.Context, pool *chunkPool, dir string, r io.Reader) (*contextFS, error) {
+	c := &contextFS{spool: newSpool(pool, dir), entries: map[string]*ctxEntry{}, kids: map[string][]string{}}
 	c.entries[""] = &ctxEntry{typ: tar.TypeDir, mode: 0o755}
 	if err := c.read(ctx, r); err != nil {
 		c.Close()

@@ -45,7 +45,7 @@ func contextTar(t *testing.T, entries []entrySpec) io.Reader {
 
 func readTestContext(t *testing.T, entries []entrySpec) *contextFS {
 	t.Helper()
-	c, err := readContext(context.Background(), t.TempDir(), contextTar(t, entries))
+	c, err := readContext(context.Background(), &chunkPool{}, t.TempDir(), contextTar(t, entries))
 	if err != nil {
 		t.Fatal(err)
 	}

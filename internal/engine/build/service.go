@@ -96,6 +96,8 @@ type Service struct {
 	cache *cacheStore
 	http  *http.Client
 	wg    sync.WaitGroup // background record updates
+	// chunks is the memory build contexts are spooled into.
+	chunks chunkPool
 
 	mu         sync.Mutex
 	cacheLocks map[string]*sync.Mutex
@@ -277,7 +279,7 @@ func (svc *Service) Build(ctx context.Context, req Request, out io.Writer) (Resu
 	}
 	defer s.close()
 	t0 := time.Now()
-	if s.ctxFS, err = readContext(ctx, s.work, req.Context); err != nil {
+	if s.ctxFS, err = readContext(ctx, &svc.chunks, s.work, req.Context); err != nil {
 		return Result{}, err
 	}
 	trace("context %d bytes read in %v", s.ctxFS.size, time.Since(t0))
