@@ -90,6 +90,8 @@ func (s *systemBackend) Info(ctx context.Context) (system.Info, error) {
 		NGoroutines:       runtime.NumGoroutine(),
 		SystemTime:        time.Now().Format(time.RFC3339Nano),
 		LoggingDriver:     "json-file",
+		InitBinary:        "docker-init", // berth-init, mounted where Docker mounts tini
+		Plugins:           system.PluginsInfo{Volume: []string{"local"}, Log: []string{"json-file", "local", "none"}},
 		CgroupDriver:      "cgroupfs",
 		CgroupVersion:     cgroupVersion,
 		KernelVersion:     kernelVersion(),
