@@ -74,7 +74,7 @@ func (s *Service) startLocked(ctx context.Context, c *crec.Container, restartCou
 			return err
 		}
 	}
-	cfgPath := filepath.Join(c.Dir, "shim.json")
+	cfgPath := filepath.Join(c.Dir, "shim.conf")
 	if err := shim.WriteConfig(cfgPath, scfg); err != nil {
 		return fmt.Errorf("write shim config: %w", err)
 	}

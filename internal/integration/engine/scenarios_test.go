@@ -294,6 +294,13 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 			t.Fatalf("logs -t: %s", r)
 		}
 		e.must(k, "rm", n)
+		z := name("jsonz")
+		e.must(k, "run", "--name", z, "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "--log-opt", "compress=true", "busybox",
+			"sh", "-c", "for i in $(seq 1 300); do echo line-$i; done")
+		if out := e.must(k, "logs", z); !strings.HasSuffix(out, "line-299\nline-300") || strings.Count(out, "\n") < 14 { // a 1k file holds about 12 entries
+			t.Fatalf("logs of a compressed json-file log: %q", out)
+		}
+		e.must(k, "rm", z)
 		f := name("localf")
 		e.must(k, "run", "-d", "--name", f, "--log-driver", "local", "busybox", "sh", "-c", "for i in 1 2 3; do echo n$i; echo e$i >&2; sleep 0.2; done")
 		if r := e.run(k, "", "logs", "-f", f); r.code != 0 || r.stdout != "n1\nn2\nn3\n" || r.stderr != "e1\ne2\ne3\n" {

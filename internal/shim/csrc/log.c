@@ -1,7 +1,7 @@
 /* log.c: the container's log in Docker's json-file format or its local
  * driver's format (protobuf entries framed by their big-endian length
- * before and after), rotated by size. Rotated local files are compressed
- * by `berth shim compress` (gzip), as Docker's local driver does. */
+ * before and after), rotated by size. With compress, rotated files are
+ * gzipped by `berth shim compress` (FILE.N.gz), as Docker does. */
 #include "shim.h"
 
 static int log_fd = -1;
@@ -58,7 +58,7 @@ static void numbered(struct buf *b, int i, int gz)
 static void rotate(void)
 {
 	struct buf a = {0}, b = {0};
-	int gz = cfg.log_driver == LOG_LOCAL && cfg.log_compress;
+	int gz = cfg.log_compress;
 	sys_close(log_fd);
 	log_fd = -1;
 	log_wait_compress(); /* the previous rotation's file must be compressed before it moves */
