@@ -69,7 +69,8 @@ func (s NetSettings) Links(t testing.TB) []string {
 
 // Cleanup removes what the daemon left on the host: its resolver
 // process, links, nftables table and the accept rules it put in other
-// tables' chains.
+// tables' chains. It reports failures with t.Errorf and goes on: a
+// teardown that stopped half-way would leave mounts and directories too.
 func (s NetSettings) Cleanup(t testing.TB, execRoot string) {
 	if b, err := os.ReadFile(filepath.Join(execRoot, "network", "resolver.json")); err == nil {
 		var info struct{ Pid int }
@@ -79,10 +80,20 @@ func (s NetSettings) Cleanup(t testing.TB, execRoot string) {
 			}
 		}
 	}
-	for _, l := range s.Links(t) {
-		bridge.Delete(l)
+	links, err := bridge.Links(s.Prefix)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	for _, l := range links {
+		if err := bridge.Delete(l); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
 	}
 	fw := firewall.New(s.Table)
-	fw.RemoveForwardAccept("")
-	fw.Delete()
+	if err := fw.RemoveForwardAccept(""); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	if err := fw.Delete(); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
 }
