@@ -72,7 +72,8 @@ func TestReapsZombies(t *testing.T) {
 	dir := t.TempDir()
 	// The orphan is reparented to berth-init (a subreaper when it is not
 	// pid 1) and exits; reaped, its /proc entry is gone.
-	script := `sh -c 'sleep 0.1 & echo $! > ` + dir + `/orphan'; sleep 0.8; test ! -e /proc/$(cat ` + dir + `/orphan)`
+	script := `sh -c 'sleep 0.1 & echo $! > ` + dir + `/orphan'; p=$(cat ` + dir + `/orphan); ` +
+		`for i in $(seq 1 600); do test -e /proc/$p || exit 0; sleep 0.05; done; exit 1`
 	if out, err := exec.Command(init, "--", "sh", "-c", script).CombinedOutput(); err != nil {
 		t.Fatalf("orphan not reaped: %v %s", err, out)
 	}

@@ -1267,6 +1267,8 @@ static void exec_rt_done(struct child *ch, int code)
 		conn_put(c);
 	}
 	pio_start(e->io);
+	if (e->timed_out)
+		sys_kill(pid, SIGKILL); /* a probe whose time ran out while it was being started */
 	child_watch(&e->proc, pid, exec_exited);
 out:
 	buf_free(&proc);
