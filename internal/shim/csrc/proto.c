@@ -326,6 +326,8 @@ static void handle_input(struct conn *c)
 		c->payload = 0;
 		req_exec(c, c->in.p, (size_t)len);
 		buf_free(&c->in);
+		if (!c->dead)
+			update(c);
 		return;
 	}
 	char *nl = memchr(c->in.p, '\n', c->in.len);
@@ -354,6 +356,9 @@ static void handle_input(struct conn *c)
 		return;
 	}
 	buf_free(&after);
+	/* a connection waiting for its answer is not read meanwhile */
+	if (!c->dead)
+		update(c);
 }
 
 static void conn_event(struct watch *w, uint32_t events)
