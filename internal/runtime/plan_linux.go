@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-project/berth/internal/runtime/cgroups"
 	"github.com/berth-project/berth/internal/runtime/nsexec"
 	"github.com/berth-project/berth/internal/runtime/seccomp"
 )
@@ -217,8 +218,10 @@ func rootfsPlan(pl *nsexec.Plan, cfg *initConfig) ([]string, error) {
 		po := parseMountOptions(m.Options)
 		if m.Type == "cgroup" || m.Type == "cgroup2" {
 			if cgroupMounts == nil {
+				// The Go init reads them in the child, whose mount table
+				// is a copy of ours.
 				var err error
-				if cgroupMounts, err = hostCgroupMounts(); err != nil {
+				if cgroupMounts, err = cgroups.HostMounts(); err != nil {
 					return nil, err
 				}
 			}
@@ -287,14 +290,6 @@ func devicePlan(pl *nsexec.Plan, rootfs string, d specs.LinuxDevice) error {
 	dev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
 	pl.Op(nsexec.OpDevice, rootfs, d.Path, mode, dev, uid, gid, "device "+d.Path)
 	return nil
-}
-
-// hostCgroupMounts lists the cgroup hierarchies mounted on the host, as the
-// Go init's mountCgroups reads them (the child's mount table is a copy).
-func hostCgroupMounts() ([]*mountinfo.Info, error) {
-	return mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
-		return m.FSType != "cgroup" && m.FSType != "cgroup2", false
-	})
 }
 
 // cgroupMountPlan is mountCgroups.

@@ -642,11 +642,15 @@ func (r *Runtime) destroy(rec *record, st Status) error {
 	if st != Stopped {
 		_ = unix.Kill(rec.InitPid, unix.SIGKILL)
 	}
-	if pids, err := m.Pids(); err == nil && len(pids) > 0 {
+	pids, err := m.Pids()
+	if err == nil && len(pids) > 0 {
 		_ = r.signalAll(rec, unix.SIGKILL)
 	}
-	if err := waitGone(rec, m, 10*time.Second); err != nil {
-		return err
+	// Nothing left (the usual case after run): no need to wait.
+	if err != nil || len(pids) > 0 || st != Stopped {
+		if err := waitGone(rec, m, 10*time.Second); err != nil {
+			return err
+		}
 	}
 	if err := m.Destroy(); err != nil {
 		return fmt.Errorf("remove cgroup: %w", err)

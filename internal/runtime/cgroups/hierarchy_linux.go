@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -106,16 +107,15 @@ func hasUnified(hs []hierarchy) bool {
 // cgroupMounts lists the cgroup and cgroup2 mounts at or below root. When
 // a mountpoint was mounted several times, the last mount wins.
 func cgroupMounts(mountinfoPath, root string) ([]hierarchy, error) {
-	f, err := os.Open(mountinfoPath)
-	if err != nil {
-		return nil, fmt.Errorf("read mount table: %w", err)
+	var mounts []*mountinfo.Info
+	var err error
+	if mountinfoPath == "/proc/self/mountinfo" {
+		mounts, err = HostMounts()
+	} else {
+		mounts, err = readCgroupMounts(mountinfoPath)
 	}
-	defer f.Close()
-	mounts, err := mountinfo.GetMountsFromReader(f, func(m *mountinfo.Info) (skip, stop bool) {
-		return m.FSType != "cgroup" && m.FSType != "cgroup2", false
-	})
 	if err != nil {
-		return nil, fmt.Errorf("read mount table: %w", err)
+		return nil, err
 	}
 	byPoint := map[string]hierarchy{}
 	for _, m := range mounts {
@@ -144,6 +144,30 @@ func cgroupMounts(mountinfoPath, root string) ([]hierarchy, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].mountpoint < out[j].mountpoint })
 	return out, nil
 }
+
+func readCgroupMounts(mountinfoPath string) ([]*mountinfo.Info, error) {
+	f, err := os.Open(mountinfoPath)
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	defer f.Close()
+	mounts, err := mountinfo.GetMountsFromReader(f, func(m *mountinfo.Info) (skip, stop bool) {
+		return m.FSType != "cgroup" && m.FSType != "cgroup2", false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	return mounts, nil
+}
+
+// HostMounts lists this process's cgroup and cgroup2 mounts, in mount
+// table order, read once per process: generating /proc/self/mountinfo is
+// not cheap, and the runtime needs the list twice per container (the
+// layout here, the container's /sys/fs/cgroup view in package runtime).
+// The caller must not modify the entries.
+var HostMounts = sync.OnceValues(func() ([]*mountinfo.Info, error) {
+	return readCgroupMounts("/proc/self/mountinfo")
+})
 
 func fakeLayout(root string) (*layout, error) {
 	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -85,9 +86,22 @@ func Main(args []string) int {
 	f.String("criu", "criu", "accepted for runc compatibility (checkpoint is not supported)")
 	_ = f.MarkHidden("criu")
 
-	root.AddCommand(createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g),
-		execCmd(g), psCmd(g), pauseCmd(g), resumeCmd(g), listCmd(g), eventsCmd(g), featuresCmd(g),
-		specCmd(g), updateCmd(g))
+	// No shell completion command: runc has none, and making it costs
+	// every invocation.
+	root.CompletionOptions.DisableDefaultCmd = true
+	commands := map[string]func(*globals) *cobra.Command{"create": createCmd, "start": startCmd, "run": runCmd,
+		"state": stateCmd, "kill": killCmd, "delete": deleteCmd, "exec": execCmd, "ps": psCmd, "pause": pauseCmd,
+		"resume": resumeCmd, "list": listCmd, "events": eventsCmd, "features": featuresCmd, "spec": specCmd,
+		"update": updateCmd}
+	if mk, ok := commands[commandName(args)]; ok {
+		// Engines call one command per process: build only that one.
+		root.AddCommand(mk(g))
+	} else {
+		for _, name := range []string{"create", "start", "run", "state", "kill", "delete", "exec", "ps",
+			"pause", "resume", "list", "events", "features", "spec", "update"} {
+			root.AddCommand(commands[name](g))
+		}
+	}
 	root.SetArgs(args)
 	err := root.Execute()
 	if g.logFile != nil {
@@ -105,6 +119,27 @@ func Main(args []string) int {
 }
 
 func specVersion() string { return "1.2.0" }
+
+// globalValueFlags are the global flags that take a value.
+var globalValueFlags = map[string]bool{"--root": true, "--log": true, "--log-format": true, "--rootless": true, "--criu": true}
+
+// commandName is the first argument that is not a global flag or its
+// value ("" when there is none, or on --help or --version).
+func commandName(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-h" || a == "--help" || a == "-v" || a == "--version":
+			return ""
+		case globalValueFlags[a]:
+			i++ // its value
+		case strings.HasPrefix(a, "-"):
+		default:
+			return a
+		}
+	}
+	return ""
+}
 
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
