@@ -71,8 +71,8 @@ type CreateOpts struct {
 
 func (r *Runtime) cgroupManager(rec *record) (cgroups.Manager, error) {
 	path := ""
-	if rec.Spec != nil && rec.Spec.Linux != nil {
-		path = rec.Spec.Linux.CgroupsPath
+	if l := rec.someSpec().Linux; l != nil {
+		path = l.CgroupsPath
 	}
 	return cgroups.New(path, rec.ID, cgroups.Options{Root: r.CgroupRoot})
 }
@@ -156,9 +156,10 @@ func Terminal(bundle string) (bool, error) {
 
 // decodedSpec is the whole spec, checked, and the init's config.
 type decodedSpec struct {
-	spec *specs.Spec
-	cfg  *initConfig
-	err  error
+	spec    *specs.Spec
+	changed bool // from config.json's (an ignored mountLabel)
+	cfg     *initConfig
+	err     error
 }
 
 func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err error) {
@@ -295,8 +296,13 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 	}
 	spec, cfg := d.spec, d.cfg
 	pid := c.pid
-	rec = &record{ID: id, Bundle: bundle, Rootfs: cfg.Rootfs, Created: time.Now().UTC(), Spec: spec,
+	rec = &record{ID: id, Bundle: bundle, Rootfs: cfg.Rootfs, Created: time.Now().UTC(), Config: raw, spec: spec,
 		InitPid: pid, CgroupPaths: cgroupPaths}
+	if d.changed {
+		if err := rec.setSpec(spec); err != nil {
+			return c, nil, err
+		}
+	}
 	if reason != "" {
 		cfg.State = r.specState(rec, Created)
 		if err := c.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
@@ -351,10 +357,12 @@ func (r *Runtime) decodeSpec(raw []byte, config, bundle, id string, o CreateOpts
 	if err := Validate(&spec); err != nil {
 		return decodedSpec{err: err}
 	}
+	changed := false
 	if spec.Linux.MountLabel != "" && !lsmEnabled("selinux") {
 		// Mounts carry no label without SELinux; runc and crun ignore it too.
 		r.warn("ignoring linux.mountLabel %q: SELinux is not enabled in this kernel", spec.Linux.MountLabel)
 		spec.Linux.MountLabel = ""
+		changed = true
 	}
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
@@ -366,7 +374,7 @@ func (r *Runtime) decodeSpec(raw []byte, config, bundle, id string, o CreateOpts
 	cfg := &initConfig{ContainerID: id, Spec: &spec, Process: spec.Process, Rootfs: rootfs,
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, NewCgroupNS: newCgroupNS,
 		CgroupPaths: cgroupPaths, PreserveFDs: o.PreserveFDs}
-	return decodedSpec{spec: &spec, cfg: cfg}
+	return decodedSpec{spec: &spec, changed: changed, cfg: cfg}
 }
 
 func stdio(s [3]*os.File) [3]*os.File {
@@ -468,8 +476,8 @@ wait:
 	if err := os.Remove(fifoPath); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("remove exec fifo: %w", err)
 	}
-	if rec.Spec.Hooks != nil {
-		runHooksWarn("poststart", rec.Spec.Hooks.Poststart, r.specState(rec, Running), r.warn)
+	if h := rec.someSpec().Hooks; h != nil {
+		runHooksWarn("poststart", h.Poststart, r.specState(rec, Running), r.warn)
 	}
 	return nil
 }
@@ -655,8 +663,8 @@ func (r *Runtime) destroy(rec *record, st Status) error {
 	if err := m.Destroy(); err != nil {
 		return fmt.Errorf("remove cgroup: %w", err)
 	}
-	if rec.Spec != nil && rec.Spec.Hooks != nil {
-		runHooksWarn("poststop", rec.Spec.Hooks.Poststop, r.specState(rec, Stopped), r.warn)
+	if h := rec.someSpec().Hooks; h != nil {
+		runHooksWarn("poststop", h.Poststop, r.specState(rec, Stopped), r.warn)
 	}
 	if err := os.RemoveAll(r.dir(rec.ID)); err != nil {
 		return fmt.Errorf("remove state: %w", err)
@@ -768,10 +776,17 @@ func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 	if err := m.Set(res); err != nil {
 		return err
 	}
-	if rec.Spec.Linux.Resources == nil {
-		rec.Spec.Linux.Resources = &specs.LinuxResources{}
+	spec, err := rec.fullSpec()
+	if err != nil {
+		return err
 	}
-	mergeResources(rec.Spec.Linux.Resources, res)
+	if spec.Linux.Resources == nil {
+		spec.Linux.Resources = &specs.LinuxResources{}
+	}
+	mergeResources(spec.Linux.Resources, res)
+	if err := rec.setSpec(spec); err != nil {
+		return err
+	}
 	return r.save(rec)
 }
 
@@ -833,7 +848,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		return -1, fmt.Errorf("cgroups: %w", err)
 	}
 	so := spawnOpts{preserve: o.PreserveFDs, stdio: stdio(o.Stdio), cgroup: m}
-	for _, ns := range rec.Spec.Linux.Namespaces {
+	spec, err := rec.fullSpec()
+	if err != nil {
+		return -1, err
+	}
+	for _, ns := range spec.Linux.Namespaces {
 		path := fmt.Sprintf("/proc/%d/ns/%s", rec.InitPid, nsKind[ns.Type])
 		if sameNamespace(path, nsKind[ns.Type]) {
 			continue
@@ -848,8 +867,8 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		defer conn.Close()
 		so.console = conn
 	}
-	cfg := &initConfig{Exec: true, ContainerID: id, Spec: rec.Spec, Process: p, Rootfs: rec.Rootfs, PreserveFDs: o.PreserveFDs}
-	reason := specInitNeeds(rec.Spec, true).goInitReason()
+	cfg := &initConfig{Exec: true, ContainerID: id, Spec: spec, Process: p, Rootfs: rec.Rootfs, PreserveFDs: o.PreserveFDs}
+	reason := specInitNeeds(spec, true).goInitReason()
 	if reason == "" {
 		so.plan = func(fds childFDs) (*nsexec.Plan, error) { return execProcessPlan(cfg, fds) }
 	}
@@ -897,7 +916,7 @@ func (r *Runtime) Spec(id string) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rec.Spec, nil
+	return rec.fullSpec()
 }
 
 // MountOptions lists the mount options the runtime understands.

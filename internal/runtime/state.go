@@ -32,15 +32,77 @@ var ErrExist = errors.New("container already exists")
 
 // record is what the runtime keeps on disk per container (root/<id>/state.json).
 type record struct {
-	ID            string            `json:"id"`
-	InitPid       int               `json:"init_pid"`
-	InitStartTime uint64            `json:"init_start_time"`
-	Bundle        string            `json:"bundle"`
-	Rootfs        string            `json:"rootfs"`
-	Created       time.Time         `json:"created"`
-	Owner         string            `json:"owner"`
-	Spec          *specs.Spec       `json:"config"`
-	CgroupPaths   map[string]string `json:"cgroup_paths,omitempty"`
+	ID            string    `json:"id"`
+	InitPid       int       `json:"init_pid"`
+	InitStartTime uint64    `json:"init_start_time"`
+	Bundle        string    `json:"bundle"`
+	Rootfs        string    `json:"rootfs"`
+	Created       time.Time `json:"created"`
+	Owner         string    `json:"owner"`
+	// Config is the container's spec: config.json as given at create, or
+	// re-encoded after a change (update).
+	Config      json.RawMessage   `json:"config"`
+	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
+
+	// Config decoded, lazily: most commands need a few of its fields, and
+	// the first decode of a whole specs.Spec in a process costs about half
+	// a millisecond (encoding/json prepares the whole type graph).
+	spec *specs.Spec
+	some *specSome
+}
+
+// specSome are the fields of a spec that state, start, kill and delete
+// need.
+type specSome struct {
+	Annotations map[string]string `json:"annotations"`
+	Hooks       *specs.Hooks      `json:"hooks"`
+	Linux       *struct {
+		CgroupsPath string `json:"cgroupsPath"`
+	} `json:"linux"`
+}
+
+// fullSpec decodes the whole spec.
+func (rec *record) fullSpec() (*specs.Spec, error) {
+	if rec.spec == nil {
+		var s specs.Spec
+		if err := json.Unmarshal(rec.Config, &s); err != nil {
+			return nil, fmt.Errorf("parse the config of %q: %w", rec.ID, err)
+		}
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		rec.spec = &s
+	}
+	return rec.spec, nil
+}
+
+// someSpec decodes what specSome holds (nothing of a record without a
+// valid config: this runtime wrote it).
+func (rec *record) someSpec() *specSome {
+	if rec.some == nil {
+		rec.some = &specSome{}
+		if rec.spec != nil {
+			rec.some.Annotations, rec.some.Hooks = rec.spec.Annotations, rec.spec.Hooks
+			if rec.spec.Linux != nil {
+				rec.some.Linux = &struct {
+					CgroupsPath string `json:"cgroupsPath"`
+				}{rec.spec.Linux.CgroupsPath}
+			}
+		} else if len(rec.Config) > 0 {
+			_ = json.Unmarshal(rec.Config, rec.some)
+		}
+	}
+	return rec.some
+}
+
+// setSpec changes the spec the record keeps.
+func (rec *record) setSpec(s *specs.Spec) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	rec.Config, rec.spec, rec.some = b, s, nil
+	return nil
 }
 
 // State is the OCI state of a container plus runc's extra fields, the JSON
@@ -155,10 +217,7 @@ func (r *Runtime) ociState(rec *record) *State {
 	if st == Stopped {
 		pid = 0
 	}
-	var ann map[string]string
-	if rec.Spec != nil {
-		ann = rec.Spec.Annotations
-	}
+	ann := rec.someSpec().Annotations
 	return &State{
 		OCIVersion: specs.Version, ID: rec.ID, Pid: pid, Status: st, Bundle: rec.Bundle,
 		Rootfs: rec.Rootfs, Created: rec.Created, Owner: rec.Owner, Annotations: ann,
@@ -167,10 +226,7 @@ func (r *Runtime) ociState(rec *record) *State {
 
 // specState is the state hooks receive on stdin.
 func (r *Runtime) specState(rec *record, st Status) *specs.State {
-	var ann map[string]string
-	if rec.Spec != nil {
-		ann = rec.Spec.Annotations
-	}
+	ann := rec.someSpec().Annotations
 	pid := rec.InitPid
 	if st == Stopped {
 		pid = 0
