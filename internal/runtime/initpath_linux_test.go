@@ -109,3 +109,23 @@ func TestIgnoredSignalsNotInherited(t *testing.T) {
 		}
 	})
 }
+
+// TestLimitsInPlaceBeforeSetup: the cgroup's limits, device rules
+// included, are written before the init does anything in its cgroup. A
+// spec with hundreds of device rules makes writing them take a while: had
+// the init made its device nodes meanwhile, mknod would have been denied
+// (between "deny all" and the allows) and /dev/null bound from the host.
+func TestLimitsInPlaceBeforeSetup(t *testing.T) {
+	bothInits(t, func(t *testing.T) {
+		e := newEnv(t, "/bin/sh", "-c", "[ -c /dev/null ] && echo chardev; grep -c ' /dev/null ' /proc/self/mountinfo; true")
+		rules := []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+		for i := int64(0); i < 400; i++ {
+			major, minor := int64(7), i
+			rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: "b", Major: &major, Minor: &minor, Access: "r"})
+		}
+		e.spec.Linux.Resources = &specs.LinuxResources{Devices: rules}
+		if out, errs, code := e.run(); code != 0 || out != "chardev\n0\n" {
+			t.Fatalf("code %d, stdout %q (want a device node, not a bind mount), stderr %q", code, out, errs)
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -205,14 +206,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 	// decoded and checked, and the spec while the process is cloned.
 	created := make(chan error, 1)
 	go func() { created <- mgr.Create() }()
-	var createErr error
-	waited := false
-	cgroupCreated := func() error {
-		if !waited {
-			createErr, waited = <-created, true
-		}
-		return createErr
-	}
+	cgroupCreated := sync.OnceValue(func() error { return <-created })
 	defer func() {
 		if err != nil {
 			if c != nil {
@@ -273,12 +267,27 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 		defer conn.Close()
 		so.console = conn
 	}
+	// The limits (device rules included) are in place before the init
+	// does anything in its cgroup, as runc does: the stage waits for its
+	// plan, the Go init for its config.
+	setResources := func(spec *specs.Spec) error {
+		if err := cgroupCreated(); err != nil {
+			return fmt.Errorf("cgroups: %w", err)
+		}
+		if err := mgr.Set(cgroupResources(spec)); err != nil {
+			return fmt.Errorf("cgroups: set resources: %w", err)
+		}
+		return nil
+	}
 	reason := peek.initNeeds().goInitReason()
 	if reason == "" {
 		so.plan = func(fds childFDs) (*nsexec.Plan, error) {
 			d := decode()
 			if d.err != nil {
 				return nil, d.err
+			}
+			if err := setResources(d.spec); err != nil {
+				return nil, err
 			}
 			return initPlan(d.cfg, fds)
 		}
@@ -304,14 +313,13 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 		}
 	}
 	if reason != "" {
+		if err := setResources(spec); err != nil {
+			return c, nil, err
+		}
 		cfg.State = r.specState(rec, Created)
 		if err := c.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
 			return c, nil, fmt.Errorf("send config to container init: %w", err)
 		}
-	}
-	// The init is born in its cgroup; the limits go in while it sets up.
-	if err := mgr.Set(cgroupResources(spec)); err != nil {
-		return c, nil, fmt.Errorf("cgroups: set resources: %w", err)
 	}
 	if needHookSync(spec) {
 		if err := c.expect(msgHooks); err != nil {
