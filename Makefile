@@ -6,15 +6,21 @@ TAGS      := netgo osusergo
 LDFLAGS   := -s -w -extldflags "-static"
 export CGO_ENABLED := 1
 
-.PHONY: all build test lint bench conformance registry-conformance engines demo clean
+.PHONY: all build test go-test lint bench conformance registry-conformance engines demo clean
 
 all: build
 
 build:
 	$(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/berth
 
-# The whole test suite. Needs root (real namespaces, mounts, cgroups).
-test: build
+# The whole test suite, as CI runs it: installs what the tests need (apt,
+# Go modules), runs the runtime and registry conformance suites, then
+# go-test. Needs root (real namespaces, mounts, cgroups).
+test:
+	bash hack/test.sh
+
+# Only the Go tests.
+go-test: build
 	BERTH_BINARY=$(CURDIR)/$(BIN) $(GO) test -tags '$(TAGS)' -count=1 -timeout 40m -p 2 ./...
 
 lint:
