@@ -99,11 +99,48 @@ func contentSum(h *blake3.Hasher) digest.Digest {
 	return digest.Digest("blake3:" + hex.EncodeToString(sum[:]))
 }
 
-// chunk is a piece of a file's data handed to the hasher.
+// chunk is a piece of a file's data handed to the hasher; recycled
+// buffers go back to the free list after hashing, spool memory does not.
 type chunk struct {
-	e    *ctxEntry
-	data []byte
-	last bool
+	e       *ctxEntry
+	data    []byte
+	last    bool
+	recycle bool
+}
+
+// readData reads a file's data into the spool: straight into its memory
+// while it has room (the hasher reads it there), else through a free
+// buffer into its file.
+func (c *contextFS) readData(tr io.Reader, e *ctxEntry, free chan []byte, work chan chunk) error {
+	for {
+		var buf []byte
+		recycle := false
+		if buf = c.spool.space(256 << 10); buf == nil {
+			buf, recycle = <-free, true
+		}
+		n, rerr := io.ReadFull(tr, buf)
+		if n > 0 {
+			if recycle {
+				if _, err := c.spool.Write(buf[:n]); err != nil {
+					return fmt.Errorf("build context: spool %s: %w", e.rel, err)
+				}
+			} else {
+				c.spool.commit(n)
+			}
+			e.size += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			work <- chunk{e: e, data: buf[:n], last: true, recycle: recycle}
+			return nil
+		}
+		if rerr != nil {
+			if recycle {
+				free <- buf
+			}
+			return errdefs.InvalidArgumentf("build context: read %s: %v", e.rel, rerr)
+		}
+		work <- chunk{e: e, data: buf[:n], recycle: recycle}
+	}
 }
 
 func (c *contextFS) read(ctx context.Context, r io.Reader) error {
@@ -128,7 +165,7 @@ func (c *contextFS) read(ctx context.Context, r io.Reader) error {
 				ch.e.sum = contentSum(h)
 				h.Reset()
 			}
-			if cap(ch.data) == bufSize {
+			if ch.recycle {
 				free <- ch.data[:bufSize]
 			}
 		}
@@ -163,24 +200,8 @@ func (c *contextFS) readEntries(ctx context.Context, tr *tar.Reader, free chan [
 		case tar.TypeReg, tar.TypeRegA:
 			e.typ = tar.TypeReg
 			e.off = c.size
-			for {
-				buf := <-free
-				n, rerr := io.ReadFull(tr, buf)
-				if n > 0 {
-					if _, err := c.spool.Write(buf[:n]); err != nil {
-						return fmt.Errorf("build context: spool %s: %w", rel, err)
-					}
-					e.size += int64(n)
-				}
-				if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-					work <- chunk{e: e, data: buf[:n], last: true}
-					break
-				}
-				if rerr != nil {
-					free <- buf
-					return errdefs.InvalidArgumentf("build context: read %s: %v", rel, rerr)
-				}
-				work <- chunk{e: e, data: buf[:n]}
+			if err := c.readData(tr, e, free, work); err != nil {
+				return err
 			}
 			c.size += e.size
 		case tar.TypeDir, tar.TypeSymlink, tar.TypeFifo, tar.TypeChar, tar.TypeBlock:

@@ -84,8 +84,8 @@ func newSpool(pool *chunkPool, dir string) *spool { return &spool{pool: pool, di
 func (s *spool) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 && s.file == nil {
-		off := int(s.size % chunkSize)
-		if off == 0 {
+		off := int(s.mem % chunkSize)
+		if int64(len(s.chunks))*chunkSize == s.mem {
 			c := s.pool.get()
 			if c == nil {
 				f, err := openTmpFile(s.dir)
@@ -110,6 +110,30 @@ func (s *spool) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// space returns room for up to max bytes in memory, to read into
+// directly (then commit); nil once the data goes to the file.
+func (s *spool) space(max int) []byte {
+	if s.file != nil {
+		return nil
+	}
+	if int64(len(s.chunks))*chunkSize == s.mem { // the last chunk is full
+		c := s.pool.get()
+		if c == nil {
+			return nil
+		}
+		s.chunks = append(s.chunks, c)
+	}
+	off := int(s.mem % chunkSize)
+	c := s.chunks[len(s.chunks)-1]
+	return c[off:min(chunkSize, off+max)]
+}
+
+// commit records that n bytes were read into the slice space returned.
+func (s *spool) commit(n int) {
+	s.size += int64(n)
+	s.mem += int64(n)
 }
 
 // ReadAt reads len(p) bytes at off.

@@ -43,3 +43,40 @@ func TestSpoolOverflows(t *testing.T) {
 		t.Errorf("after close: in use %d, kept %d", pool.inUse, len(pool.free))
 	}
 }
+
+// TestSpoolSpaceAtChunkEdges: reading straight into the spool's memory,
+// with pieces that end on chunk boundaries and empty reads, keeps offsets
+// right.
+func TestSpoolSpaceAtChunkEdges(t *testing.T) {
+	s := newSpool(&chunkPool{}, t.TempDir())
+	defer s.Close()
+	var want []byte
+	put := func(n int) {
+		for n > 0 {
+			b := s.space(n)
+			m := min(len(b), n)
+			for i := 0; i < m; i++ {
+				b[i] = byte(len(want) + i)
+			}
+			want = append(want, b[:m]...)
+			s.commit(m)
+			n -= m
+		}
+		s.space(10) // a read that finds the end of a file: nothing committed
+		s.commit(0)
+	}
+	put(chunkSize)
+	put(3)
+	put(chunkSize - 3)
+	put(chunkSize + 7)
+	if s.size != int64(len(want)) || len(s.chunks) != 4 {
+		t.Fatalf("size %d (want %d), %d chunks", s.size, len(want), len(s.chunks))
+	}
+	got := make([]byte, len(want))
+	if _, err := s.ReadAt(got, 0); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("data read back differs")
+	}
+}
