@@ -56,7 +56,7 @@ CMD ["sh", "-c", "cat /app/app.md5"]
 `
 
 const buildAbout = "The Dockerfile (in `bench/build_linux.go`) has four stages — two independent ones (deps, assets), " +
-	"a build stage that copies 40 MB of sources and tars them, and the final image — with 6 RUN and 8 COPY steps. " +
+	"a build stage that copies 40 MB of sources and tars them, and the final image — with 5 RUN and 9 COPY steps. " +
 	"The context holds 50 MB that are sent (deps 5 MB, src 40 MB in 400 files, assets 5 MB, config) and 10 MB that " +
 	"`.dockerignore` leaves out. Contenders: berth (its own daemon on a temporary data root), `docker build` with " +
 	"the legacy builder (`DOCKER_BUILDKIT=0`, docker CLI 28, dockerd 20.10 with overlay2), `docker build` with BuildKit " +
