@@ -110,3 +110,61 @@ func TestInterruptedBuilds(t *testing.T) {
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\nRUN cat /f\n", "f": "x"})
 	build(t, d, dir)
 }
+
+// TestConcurrentBuilds: builds of one Dockerfile at the same time make
+// the same layers; each keeps the one committed first and all succeed.
+func TestConcurrentBuilds(t *testing.T) {
+	d := harness.Start(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM busybox\nCOPY f /f\nRUN cat /f > /g\nFROM busybox\nCOPY --from=0 /g /g\nCMD [\"cat\", \"/g\"]\n",
+		"f":          "same for all\n",
+	})
+	const n = 4
+	results := make(chan harness.Result, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			results <- d.Berth("", "", nil, "build", "--no-cache", "-t", "conc:"+strconv.Itoa(i), dir)
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if r := <-results; r.Code != 0 {
+			t.Errorf("build: %s", r)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if out := d.Must("run", "--rm", "conc:"+strconv.Itoa(i)); out != "same for all" {
+			t.Errorf("conc:%d: %q", i, out)
+		}
+	}
+	if l := leftovers(t, d); len(l) > 0 {
+		t.Errorf("left behind: %v", l)
+	}
+}
+
+// TestContextFromStdin: a Dockerfile or a tar context on stdin.
+func TestContextFromStdin(t *testing.T) {
+	d := harness.Start(t)
+	dir := writeContext(t, map[string]string{"data.txt": "from the directory\n"})
+	r := d.Berth("", "FROM busybox\nCOPY data.txt /\nCMD [\"cat\", \"/data.txt\"]\n", nil, "build", "-f", "-", "-t", "stdin-df", dir)
+	if r.Code != 0 {
+		t.Fatalf("-f -: %s", r)
+	}
+	if out := d.Must("run", "--rm", "stdin-df"); out != "from the directory" {
+		t.Errorf("-f -: %q", out)
+	}
+	r = d.Berth("", "FROM busybox\nRUN echo lone > /lone\nCMD [\"cat\", \"/lone\"]\n", nil, "build", "-t", "stdin-lone", "-")
+	if r.Code != 0 {
+		t.Fatalf("Dockerfile on stdin: %s", r)
+	}
+	if out := d.Must("run", "--rm", "stdin-lone"); out != "lone" {
+		t.Errorf("Dockerfile on stdin: %q", out)
+	}
+	tarCtx := tarGz(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY x /x\nCMD [\"cat\", \"/x\"]\n", "x": "from a tar\n"})
+	r = d.Berth("", tarCtx, nil, "build", "-t", "stdin-tar", "-")
+	if r.Code != 0 {
+		t.Fatalf("tar on stdin: %s", r)
+	}
+	if out := d.Must("run", "--rm", "stdin-tar"); out != "from a tar" {
+		t.Errorf("tar on stdin: %q", out)
+	}
+}
