@@ -239,10 +239,10 @@ func TestLifecycleAndCleanup(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
+			t.Fatal("condition not reached within 60s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -816,9 +816,16 @@ func TestCLISurfaces(t *testing.T) {
 	if out := e.must("list"); !strings.HasPrefix(out, "ID") || !strings.Contains(out, "running") {
 		t.Fatalf("list table: %q", out)
 	}
+	// run -d returns once the shell is exec'd, before it has forked the
+	// two sleeps: wait for all three.
 	var pids []int
-	if err := jsonUnmarshal(e.must("ps", "-f", "json", e.id), &pids); err != nil || len(pids) != 3 {
-		t.Fatalf("ps: %v %v", pids, err)
+	var perr error
+	waitFor(t, func() bool {
+		perr = jsonUnmarshal(e.must("ps", "-f", "json", e.id), &pids)
+		return perr == nil && len(pids) == 3
+	})
+	if perr != nil || len(pids) != 3 {
+		t.Fatalf("ps: %v %v", pids, perr)
 	}
 	e.must("kill", "--all", e.id, "9")
 	waitFor(t, func() bool { return e.state().Status == runtime.Stopped })
