@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-project/berth/internal/archive"
@@ -95,19 +96,18 @@ func seedHello(ctx context.Context, store *image.Store) error {
 	return nil
 }
 
-// countImages counts the tagged images, for /info.
+// countImages counts the images (image IDs, named or not, as Docker
+// counts them), for /info.
 func countImages(store *image.Store) func(context.Context) int {
 	return func(ctx context.Context) int {
 		list, err := store.List(ctx)
 		if err != nil {
 			return 0
 		}
-		n := 0
+		ids := map[digest.Digest]bool{}
 		for _, img := range list {
-			if !img.Dangling() {
-				n++
-			}
+			ids[store.ID(ctx, img)] = true
 		}
-		return n
+		return len(ids)
 	}
 }

@@ -52,7 +52,9 @@ type PullResult struct {
 
 // Pull fetches the image ref (tag or digest; "busybox" means
 // docker.io/library/busybox:latest) into the content store of store, unpacks
-// it into sn for the platform, and records it under its name.
+// it into sn for the platform, and records it under its name: the tag and
+// the digest reference repo@<manifest or index digest> for a pull by tag,
+// only the digest reference for a pull by digest (as Docker).
 //
 // Layers are downloaded in parallel (Options.MaxConcurrentDownloads) and
 // unpacked in order as they arrive: the layer whose turn it is is read
@@ -88,11 +90,18 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, sn snapshot.Snaps
 	defer dur.flush()
 
 	p := &puller{c: c, repo: repo, cs: cs, sn: sn, progress: opts.Progress, matcher: matcher, explicitPlatform: opts.Platform != nil}
-	tagOrDigest := reference.Tag(named)
+	// The record: repo:tag, or repo@digest for a pull by digest (a tag
+	// next to the digest is ignored, as Docker ignores it).
+	name := named.String()
+	tagOrDigest, progressID := reference.Tag(named), reference.Tag(named)
 	if d := reference.Digest(named); d != "" {
-		tagOrDigest = d.String()
+		nn, err := reference.WithDigest(named, d)
+		if err != nil {
+			return PullResult{}, errdefs.InvalidArgument(err)
+		}
+		name, tagOrDigest, progressID = nn.String(), d.String(), nn.String()
 	}
-	p.progress.emit(tagOrDigest, "Pulling from "+reference.Path(named))
+	p.progress.emit(progressID, "Pulling from "+reference.Path(named))
 
 	top, body, err := repo.Manifest(ctx, tagOrDigest)
 	if err != nil {
@@ -110,14 +119,6 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, sn snapshot.Snaps
 		return PullResult{}, err
 	}
 
-	name := named.String()
-	if d := reference.Digest(named); d != "" {
-		nn, err := reference.WithDigest(named, d)
-		if err != nil {
-			return PullResult{}, err
-		}
-		name = nn.String()
-	}
 	if err := dur.flush(); err != nil {
 		return PullResult{}, err
 	}
@@ -128,6 +129,13 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, sn snapshot.Snaps
 	if _, err := store.Put(ctx, image.Image{Name: name, Target: top}); err != nil {
 		return PullResult{}, err
 	}
+	if reference.Digest(named) == "" {
+		// As Docker, a pull by tag also records the digest reference
+		// (RepoDigests: repo@<digest of what the tag pointed at>).
+		if err := recordDigest(ctx, store, named, top); err != nil {
+			return PullResult{}, err
+		}
+	}
 	p.progress.emit("", "Digest: "+top.Digest.String())
 	familiar := reference.Familiar(name)
 	if res.Downloaded {
@@ -136,6 +144,23 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, sn snapshot.Snaps
 		p.progress.emit("", "Status: Image is up to date for "+familiar)
 	}
 	return res, nil
+}
+
+// recordDigest records repo@desc.Digest (Docker's RepoDigests) for the
+// image desc that a pull or push of named found or put in its registry.
+// An existing record is left alone.
+func recordDigest(ctx context.Context, store *image.Store, named reference.Named, desc ocispec.Descriptor) error {
+	dn, err := reference.WithDigest(named, desc.Digest)
+	if err != nil {
+		return errdefs.InvalidArgument(err)
+	}
+	if _, err := store.Get(ctx, dn.String()); err == nil {
+		return nil
+	}
+	if _, err := store.Put(ctx, image.Image{Name: dn.String(), Target: desc}); err != nil {
+		return fmt.Errorf("record %s: %w", reference.Familiar(dn.String()), err)
+	}
+	return nil
 }
 
 // pullError words a failed manifest fetch as Docker does.

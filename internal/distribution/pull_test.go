@@ -35,7 +35,34 @@ func pushed(t *testing.T, tr *testRegistry, name string, ti *testImage) string {
 	if _, err := New(Options{}).Push(context.Background(), src.store, ref, PushOptions{}); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
+	// As Docker, the pushed image has the digest reference now.
+	repo := ref[:strings.LastIndex(ref, ":")] // name is repo:tag
+	if got := recordNames(t, src.store); got != ref+" "+repo+"@"+ti.desc.Digest.String() {
+		t.Fatalf("records after push: %s", got)
+	}
 	return ref
+}
+
+// recordNames lists the record names of a store, tags first (familiar
+// form, space-separated).
+func recordNames(t *testing.T, store *image.Store) string {
+	t.Helper()
+	all, err := store.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags, digests []string
+	for _, r := range all {
+		switch {
+		case r.Tagged():
+			tags = append(tags, r.Name)
+		case r.Digested():
+			digests = append(digests, r.Name)
+		default:
+			tags = append(tags, "<dangling>")
+		}
+	}
+	return strings.Join(append(tags, digests...), " ")
 }
 
 func TestPullPushRoundTrip(t *testing.T) {
@@ -59,6 +86,12 @@ func testPullPushRoundTrip(t *testing.T, kind string) {
 	}
 	if res.Name != ref || res.Digest != ti.desc.Digest || res.ID != digest.FromBytes(ti.config) || !res.Downloaded {
 		t.Fatalf("result %+v", res)
+	}
+	// A pull by tag records the tag and the digest reference (Docker's
+	// RepoTags and RepoDigests).
+	byDigest := tr.host + "/lib/app@" + ti.desc.Digest.String()
+	if got := recordNames(t, dst.store); got != ref+" "+byDigest {
+		t.Fatalf("records after pull by tag: %s", got)
 	}
 	for path, want := range map[string]string{"etc/os-release": "berth test\n", "bin/tool": "zstd layer", "data": "uncompressed layer"} {
 		if got := dst.readFile(t, ref, path); got != want {
@@ -88,10 +121,18 @@ func testPullPushRoundTrip(t *testing.T, kind string) {
 
 	// By digest.
 	other := newEnvWith(t, kind)
-	byDigest := tr.host + "/lib/app@" + ti.desc.Digest.String()
-	res, err = New(Options{}).Pull(ctx, other.store, other.sn, byDigest, PullOptions{})
+	ev = &events{}
+	res, err = New(Options{}).Pull(ctx, other.store, other.sn, tr.host+"/lib/app:ignored@"+ti.desc.Digest.String(), PullOptions{Progress: ev.progress})
 	if err != nil || res.Name != byDigest {
 		t.Fatalf("pull by digest: %+v %v", res, err)
+	}
+	// Only the digest reference: no tag (the one next to the digest is
+	// ignored, as by Docker).
+	if got := recordNames(t, other.store); got != byDigest {
+		t.Fatalf("records after pull by digest: %s", got)
+	}
+	if !contains(ev.statuses(), byDigest+" Pulling from lib/app") {
+		t.Errorf("pull by digest progress %q", ev.statuses())
 	}
 	if got := other.readFile(t, byDigest, "bin/tool"); got != "zstd layer" {
 		t.Fatalf("by digest: %q", got)

@@ -51,7 +51,8 @@ const monolithicMax = 1 << 20
 // from another repository of the same registry that has it, else an upload
 // (monolithic, streamed or chunked, resumed after a failure from the
 // registry's Range); the manifest goes last. An index whose manifests are
-// not all stored is pushed as this platform's manifest.
+// not all stored is pushed as this platform's manifest. As Docker, the
+// image then has the digest reference repo@<pushed digest>.
 func (c *Client) Push(ctx context.Context, store *image.Store, ref string, opts PushOptions) (PushResult, error) {
 	named, err := reference.Parse(ref)
 	if err != nil {
@@ -95,6 +96,9 @@ func (c *Client) Push(ctx context.Context, store *image.Store, ref string, opts 
 		return PushResult{}, err
 	}
 	p.progress.emit("", fmt.Sprintf("%s: digest: %s size: %d", tag, target.Digest, target.Size))
+	if err := recordDigest(ctx, store, named, target); err != nil {
+		return PushResult{}, err
+	}
 	return PushResult{Tag: tag, Digest: target.Digest, Size: target.Size}, nil
 }
 

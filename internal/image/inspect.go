@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -66,33 +67,26 @@ type HistoryItem struct {
 	Comment   string
 }
 
-// RepoNames returns RepoTags and RepoDigests (familiar form) of the tagged
-// records among recs and the newest tag time.
+// RepoNames returns RepoTags (the tag records) and RepoDigests (the
+// digest references) among recs, in familiar form, and the newest tag
+// time.
 func RepoNames(recs []Image) (tags, digests []string, lastTag time.Time) {
-	seen := map[string]bool{}
+	tags, digests = []string{}, []string{}
 	for _, r := range recs {
-		if r.Dangling() {
-			continue
-		}
-		tags = append(tags, reference.Familiar(r.Name))
-		if r.UpdatedAt.After(lastTag) {
-			lastTag = r.UpdatedAt
-		}
-		if n, err := reference.ParseNamed(r.Name); err == nil {
-			if c, err := reference.WithDigest(n, r.Target.Digest); err == nil && !seen[c.String()] {
-				seen[c.String()] = true
-				digests = append(digests, reference.Familiar(c.String()))
+		switch {
+		case r.Tagged():
+			tags = append(tags, reference.Familiar(r.Name))
+			if r.UpdatedAt.After(lastTag) {
+				lastTag = r.UpdatedAt
+			}
+		case r.Digested():
+			if d := reference.Familiar(r.Name); !slices.Contains(digests, d) {
+				digests = append(digests, d)
 			}
 		}
 	}
 	sort.Strings(tags)
 	sort.Strings(digests)
-	if tags == nil {
-		tags = []string{}
-	}
-	if digests == nil {
-		digests = []string{}
-	}
 	return tags, digests, lastTag
 }
 

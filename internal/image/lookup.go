@@ -20,25 +20,13 @@ func (s *Store) ID(ctx context.Context, img Image) digest.Digest {
 	return r.ID()
 }
 
-// Resolve finds an image by name, by name@digest (a record of that
-// repository whose target has the digest), or by full or abbreviated ID
-// (config digest) or target digest. Tagged records are preferred.
+// Resolve finds an image by name (a tag or a digest reference such as
+// repo@sha256:..., which names only what a pull or push recorded, as in
+// Docker), or by full or abbreviated ID (config digest) or target digest.
+// Tagged records are preferred.
 func (s *Store) Resolve(ctx context.Context, ref string) (Image, error) {
 	if img, err := s.Get(ctx, ref); err == nil {
 		return img, nil
-	}
-	if named, err := reference.ParseNamed(ref); err == nil {
-		if d := reference.Digest(named); d != "" {
-			all, err := s.List(ctx)
-			if err != nil {
-				return Image{}, err
-			}
-			for _, img := range all {
-				if img.Target.Digest == d && !img.Dangling() && repositoryOf(img.Name) == named.Name() {
-					return img, nil
-				}
-			}
-		}
 	}
 	hexID, _, ok := reference.ParseID(ref)
 	if !ok {

@@ -27,6 +27,9 @@ import (
 const DanglingPrefix = "dangling@"
 
 // Image is an image record: a name pointing at an index or manifest.
+// The name is a tag (repo:tag, Docker's RepoTags), a digest reference
+// (repo@sha256:..., Docker's RepoDigests: what a pull or push saw in a
+// registry) or DanglingPrefix+digest for an image without either.
 type Image struct {
 	Name      string             `json:"name"` // normalised reference, or DanglingPrefix+digest
 	Target    ocispec.Descriptor `json:"target"`
@@ -35,8 +38,16 @@ type Image struct {
 	Labels    map[string]string  `json:"labels,omitempty"`
 }
 
-// Dangling reports whether the record has no tag.
+// Dangling reports whether the record has no name (neither tag nor
+// digest reference).
 func (i Image) Dangling() bool { return strings.HasPrefix(i.Name, DanglingPrefix) }
+
+// Digested reports whether the record is a digest reference
+// (repo@sha256:...).
+func (i Image) Digested() bool { return !i.Dangling() && strings.Contains(i.Name, "@") }
+
+// Tagged reports whether the record is a tag (repo:tag).
+func (i Image) Tagged() bool { return !i.Dangling() && !strings.Contains(i.Name, "@") }
 
 // Store keeps image records under <root>/images as one JSON file per
 // name, each replaced atomically, with mutations serialised across
@@ -97,6 +108,12 @@ func normalizeName(name string) (string, error) {
 	n, err := reference.Parse(name)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", err, ErrInvalidArgument)
+	}
+	if d := reference.Digest(n); d != "" {
+		// name:tag@digest is the digest reference, as Docker looks it up.
+		if n, err = reference.WithDigest(n, d); err != nil {
+			return "", fmt.Errorf("%w: %w", err, ErrInvalidArgument)
+		}
 	}
 	return n.String(), nil
 }

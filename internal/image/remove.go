@@ -98,9 +98,10 @@ type PruneResult struct {
 	SpaceReclaimed int64
 }
 
-// Prune is `docker image prune`: it deletes dangling images (all images
-// when all is set) that inUse does not report, then collects the blobs
-// nothing references any more.
+// Prune is `docker image prune`: it deletes the images without a tag
+// (digest references do not keep an image, as in Docker; every image when
+// all is set) that inUse does not report, then collects the blobs nothing
+// references any more.
 func (s *Store) Prune(ctx context.Context, all bool, inUse func(digest.Digest) bool) (PruneResult, error) {
 	var res PruneResult
 	recs, err := s.List(ctx)
@@ -112,7 +113,7 @@ func (s *Store) Prune(ctx context.Context, all bool, inUse func(digest.Digest) b
 	for _, r := range recs {
 		id := s.ID(ctx, r)
 		ids[r.Name] = id
-		if !r.Dangling() {
+		if r.Tagged() {
 			tagged[id] = true
 		}
 	}

@@ -124,21 +124,25 @@ func (s *Store) collect(ctx context.Context, refs []string) ([]*saveItem, error)
 			byTarget[img.Target.Digest] = it
 			items = append(items, it)
 		}
-		// A ref given by name saves that name; by ID, all the image's names.
+		// A ref given by tag saves that tag; by ID, all the image's tags;
+		// by digest reference, no name (as Docker: an archive carries tags
+		// only, never RepoDigests).
 		var names []string
 		if n, err := normalizeName(ref); err == nil && n == img.Name {
-			names = []string{n}
+			if img.Tagged() {
+				names = []string{n}
+			}
 		} else if _, _, isID := reference.ParseID(ref); isID {
 			recs, err := s.Names(ctx, s.ID(ctx, img))
 			if err != nil {
 				return nil, err
 			}
 			for _, r := range recs {
-				if !r.Dangling() {
+				if r.Tagged() {
 					names = append(names, r.Name)
 				}
 			}
-		} else if !img.Dangling() {
+		} else if img.Tagged() {
 			names = []string{img.Name}
 		}
 		for _, n := range names {
@@ -283,7 +287,8 @@ func (s *Store) save(ctx context.Context, sink layoutSink, refs []string, format
 	if err := addJSON(sink, "oci-layout", ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion}); err != nil {
 		return err
 	}
-	if format == FormatDocker {
+	if format == FormatDocker && len(repositories) > 0 {
+		// Docker writes the legacy file only when it has a tag to name.
 		return addJSON(sink, "repositories", repositories)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-project/berth/internal/cli/command"
 	"github.com/berth-project/berth/internal/cli/format"
+	"github.com/berth-project/berth/internal/image/reference"
 )
 
 const defaultPSFormat = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -106,7 +107,45 @@ func (r psRow) ID() string {
 	}
 	return r.s.ID
 }
-func (r psRow) Image() string { return r.s.Image }
+
+// Image is the image as the container was created from it; truncated
+// (the default) an ID is shortened and a digest left out, as docker shows
+// them (busybox@sha256:... is busybox).
+func (r psRow) Image() string {
+	img := r.s.Image
+	if img == "" {
+		return "<no image>"
+	}
+	if !r.trunc {
+		return img
+	}
+	if short := shortImageID(r.s.ImageID); short == shortImageID(img) {
+		return short
+	}
+	n, err := reference.ParseNamed(img)
+	if err != nil {
+		return img
+	}
+	if tag := reference.Tag(n); tag != "" {
+		if t, err := reference.WithTag(n, tag); err == nil {
+			return reference.Familiar(t.String())
+		}
+	}
+	return reference.FamiliarName(n)
+}
+
+// shortImageID is docker's TruncateID: no algorithm, at most 12
+// characters.
+func shortImageID(id string) string {
+	if i := strings.IndexByte(id, ':'); i >= 0 {
+		id = id[i+1:]
+	}
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return id
+}
+
 func (r psRow) Command() string {
 	c := r.s.Command
 	if r.trunc && len([]rune(c)) > 20 {

@@ -69,7 +69,7 @@ func newListCommand(cli *command.CLI, use string) *cobra.Command {
 			now := time.Now()
 			var items []any
 			for _, s := range res.Items {
-				for _, row := range imageRows(s, digests) {
+				for _, row := range imageRows(s, digests, digests || strings.Contains(fmtStr, "{{.Digest}}")) {
 					row.trunc, row.now = !noTrunc, now
 					items = append(items, row)
 				}
@@ -101,56 +101,63 @@ type imageRow struct {
 	now               time.Time
 }
 
-// imageRows expands an image into one row per repository and tag (per
-// digest too with --digests), as docker does.
-func imageRows(s imagetypes.Summary, withDigests bool) []*imageRow {
+// imageRows expands an image into rows as docker's CLI does: one per
+// repository and tag, with each digest of that repository when digests
+// are wanted (--digests, or a format showing {{.Digest}}); then the
+// repositories known by digest only, with tag <none> (one row per digest
+// with --digests, else one row with no digest); <none> for an image with
+// no name at all.
+func imageRows(s imagetypes.Summary, showDigests, needDigest bool) []*imageRow {
 	tags := map[string][]string{}
 	digests := map[string][]string{}
-	var repos []string
+	var tagRepos, digestRepos []string
 	for _, t := range s.RepoTags {
 		n, err := reference.ParseNamed(t)
-		if err != nil {
+		if err != nil || reference.Tag(n) == "" {
 			continue
 		}
 		repo := reference.FamiliarName(n)
 		if _, ok := tags[repo]; !ok {
-			repos = append(repos, repo)
+			tagRepos = append(tagRepos, repo)
 		}
 		tags[repo] = append(tags[repo], reference.Tag(n))
 	}
 	for _, d := range s.RepoDigests {
 		n, err := reference.ParseNamed(d)
-		if err != nil {
+		if err != nil || reference.Digest(n) == "" {
 			continue
 		}
 		repo := reference.FamiliarName(n)
-		if _, ok := tags[repo]; !ok {
-			if _, ok := digests[repo]; !ok {
-				repos = append(repos, repo)
-			}
+		if _, ok := digests[repo]; !ok && tags[repo] == nil {
+			digestRepos = append(digestRepos, repo)
 		}
 		digests[repo] = append(digests[repo], reference.Digest(n).String())
 	}
-	sort.Strings(repos)
+	sort.Strings(tagRepos)
+	sort.Strings(digestRepos)
 	var rows []*imageRow
-	for _, repo := range repos {
+	for _, repo := range tagRepos {
 		ts, ds := tags[repo], digests[repo]
-		if len(ts) == 0 {
-			ts = []string{"<none>"}
+		if !needDigest {
+			ds = nil
 		}
 		sort.Strings(ts)
 		for _, t := range ts {
-			if withDigests && len(ds) > 0 {
-				for _, d := range ds {
-					rows = append(rows, &imageRow{s: s, repo: repo, tag: t, digest: d})
-				}
-				continue
+			if len(ds) == 0 {
+				rows = append(rows, &imageRow{s: s, repo: repo, tag: t, digest: "<none>"})
 			}
-			d := "<none>"
-			if len(ds) == 1 && !withDigests {
-				d = ds[0]
+			for _, d := range ds {
+				rows = append(rows, &imageRow{s: s, repo: repo, tag: t, digest: d})
 			}
-			rows = append(rows, &imageRow{s: s, repo: repo, tag: t, digest: d})
+		}
+	}
+	for _, repo := range digestRepos {
+		if !showDigests {
+			rows = append(rows, &imageRow{s: s, repo: repo, tag: "<none>", digest: ""})
+			continue
+		}
+		for _, d := range digests[repo] {
+			rows = append(rows, &imageRow{s: s, repo: repo, tag: "<none>", digest: d})
 		}
 	}
 	if len(rows) == 0 {

@@ -15,14 +15,20 @@ import (
 // with every record naming it.
 type entry struct {
 	id      digest.Digest
-	recs    []image.Image // tagged and dangling records of this ID
+	recs    []image.Image // tag, digest and dangling records of this ID
 	r       image.Resolved
 	tags    []string // RepoTags, familiar
 	digests []string // RepoDigests, familiar
 	created time.Time
 }
 
+// dangling reports whether the image has no tag (Docker's dangling=true;
+// digest references do not count, so that image prune removes what was
+// pulled by digest only).
 func (e *entry) dangling() bool { return len(e.tags) == 0 }
+
+// unnamed reports whether the image has neither tag nor digest reference.
+func (e *entry) unnamed() bool { return len(e.tags) == 0 && len(e.digests) == 0 }
 
 func (e *entry) parent() string { return e.r.Config.Parent }
 

@@ -50,8 +50,8 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]imagetypes.Summ
 	}
 	out := []imagetypes.Summary{}
 	for _, e := range all {
-		if !opts.All && e.dangling() && len(kids[e.id.String()]) > 0 {
-			continue // an intermediate image
+		if len(kids[e.id.String()]) > 0 && (!opts.All && e.unnamed() || f.dangling != nil && *f.dangling) {
+			continue // an intermediate image; dangling=true lists only images without children, as Docker
 		}
 		if !f.match(e) {
 			continue
@@ -151,7 +151,10 @@ func (s *Service) filterTime(ctx context.Context, refs []string) (*time.Time, er
 }
 
 func (f *listFilters) match(e *entry) bool {
-	if f.dangling != nil && *f.dangling != e.dangling() {
+	// As Docker: dangling=true lists the images without a tag, dangling=false
+	// those with a tag or a digest reference (so an image pulled by digest
+	// only is listed by both).
+	if f.dangling != nil && (*f.dangling && !e.dangling() || !*f.dangling && e.unnamed()) {
 		return false
 	}
 	labels := e.r.Config.Config.Labels

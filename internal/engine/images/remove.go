@@ -24,9 +24,12 @@ type RemoveOptions struct {
 	NoPrune bool // keep untagged parents
 }
 
-// Remove is DELETE /images/{name}, with Docker's rules: a name is
-// untagged, and the image deleted when no other name keeps it; an ID
-// deletes the image with its names if they are all of one repository.
+// Remove is DELETE /images/{name}, with Docker's rules: a name (tag or
+// digest reference) is untagged — a tag together with the digest
+// references of its repository when no other tag of that repository is
+// left — and the image deleted when no other name keeps it; an ID deletes
+// the image with its names if they are all of one repository with at most
+// one tag.
 // Containers that use the image keep it: a stopped one unless forced, a
 // running one always (then only the name goes). The image's blobs and
 // layers are freed when nothing else needs them.
@@ -42,36 +45,39 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) ([
 	if err := d.load(); err != nil {
 		return nil, err
 	}
-	tags := d.tagged(id)
+	refs := d.refs(id)
 	removedRef := false
 	if !isImageIDPrefix(id.String(), ref) {
-		if !opts.Force && len(tags) == 1 {
+		if !opts.Force && isSingleReference(refs) {
 			if c := d.firstContainer(id, func(*container.Container) bool { return true }); c != nil {
 				return nil, errdefs.Conflictf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ref, shortID(c.ID), shortID(id.String()))
 			}
 		}
-		name := img.Name
+		rec := img
 		if img.Dangling() {
-			// name@digest found a record by its target: untag that one.
-			if len(tags) == 0 {
+			// A target digest found the image: untag its first name.
+			if len(refs) == 0 {
 				return nil, noSuchImage(ref)
 			}
-			name = tags[0].Name
+			rec = refs[0]
 		}
-		if len(tags) == 1 {
+		names := untagWith(rec, refs)
+		if len(names) == len(refs) {
 			// The image outlives its last name when something keeps it.
 			if err := d.keepDangling(id); err != nil {
 				return nil, err
 			}
 		}
-		if err := d.untag(id, name); err != nil {
-			return nil, err
+		for _, n := range names {
+			if err := d.untag(id, n); err != nil {
+				return nil, err
+			}
 		}
-		if len(d.tagged(id)) > 0 {
+		if len(d.refs(id)) > 0 {
 			return d.out, d.collect()
 		}
 		removedRef = true
-	} else if len(tags) == 1 {
+	} else if isSingleReference(refs) {
 		mask := conflictHard
 		if !opts.Force {
 			mask |= conflictStoppedContainer
@@ -82,14 +88,67 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) ([
 		if err := d.keepDangling(id); err != nil {
 			return nil, err
 		}
-		if err := d.untag(id, tags[0].Name); err != nil {
-			return nil, err
+		for _, r := range refs {
+			if err := d.untag(id, r.Name); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := d.delete(id, opts.Force, !opts.NoPrune, removedRef); err != nil {
 		return d.out, err
 	}
 	return d.out, d.collect()
+}
+
+// untagWith returns the names that removing rec takes away, as Docker:
+// rec itself and, when rec is a tag and no other tag of its repository
+// remains, the digest references of that repository.
+func untagWith(rec image.Image, refs []image.Image) []string {
+	names := []string{rec.Name}
+	if !rec.Tagged() {
+		return names
+	}
+	repo := repositoryOf(rec.Name)
+	for _, r := range refs {
+		if r.Tagged() && r.Name != rec.Name && repositoryOf(r.Name) == repo {
+			return names
+		}
+	}
+	for _, r := range refs {
+		if r.Digested() && repositoryOf(r.Name) == repo {
+			names = append(names, r.Name)
+		}
+	}
+	return names
+}
+
+// isSingleReference reports whether refs are all of one repository with
+// at most one tag (Docker's rule for removing an image by ID with its
+// names, and for refusing to untag an image a container uses).
+func isSingleReference(refs []image.Image) bool {
+	if len(refs) <= 1 {
+		return len(refs) == 1
+	}
+	tagged := false
+	repos := map[string]bool{}
+	for _, r := range refs {
+		repos[repositoryOf(r.Name)] = true
+		if r.Tagged() {
+			if tagged {
+				return false
+			}
+			tagged = true
+		}
+	}
+	return len(repos) == 1
+}
+
+func repositoryOf(name string) string {
+	n, err := reference.ParseNamed(name)
+	if err != nil {
+		return ""
+	}
+	return n.Name()
 }
 
 // isImageIDPrefix reports whether ref is (a prefix of) the image ID.
@@ -152,7 +211,8 @@ func (d *deleter) load() error {
 	return nil
 }
 
-func (d *deleter) tagged(id digest.Digest) []image.Image {
+// refs returns the names of image id: its tag and digest records.
+func (d *deleter) refs(id digest.Digest) []image.Image {
 	recs, err := d.s.store.Names(d.ctx, id)
 	if err != nil {
 		return nil
@@ -185,7 +245,7 @@ func (d *deleter) conflict(id digest.Digest, mask conflictKind) *deleteConflict 
 			return &deleteConflict{hard: true, used: true, id: id, msg: "image is being used by running container " + shortID(c.ID)}
 		}
 	}
-	if mask&conflictActiveReference != 0 && len(d.tagged(id)) > 0 {
+	if mask&conflictActiveReference != 0 && len(d.refs(id)) > 0 {
 		return &deleteConflict{id: id, msg: "image is referenced in multiple repositories"}
 	}
 	if mask&conflictStoppedContainer != 0 {
@@ -232,7 +292,7 @@ func (d *deleter) delete(id digest.Digest, force, prune, quiet bool) error {
 		mask |= conflictSoft
 	}
 	if c := d.conflict(id, mask); c != nil {
-		dangling := len(d.tagged(id)) == 0 && len(d.kids[id.String()]) == 0
+		dangling := len(d.refs(id)) == 0 && len(d.kids[id.String()]) == 0
 		if quiet && (!dangling || c.used) {
 			return nil
 		}
