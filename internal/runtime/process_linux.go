@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -280,6 +281,64 @@ func startChild(o spawnOpts) (*child, error) {
 	if err != nil {
 		return fail(err)
 	}
+	// The namespaces to join by path and the costly ones to create (a
+	// network namespace takes a third of a millisecond) are entered by a
+	// thread of our own, which clones the child (inheriting them) and then
+	// dies; it does so while the cgroup is still being made. A new user
+	// namespace must own the others: then clone makes them all.
+	var threadJoin []specs.LinuxNamespace
+	for _, n := range o.join {
+		switch n.Type {
+		case specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
+			threadJoin = append(threadJoin, n)
+		}
+	}
+	var early uintptr
+	if cloneFlags&unix.CLONE_NEWUSER == 0 {
+		early = cloneFlags & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+		cloneFlags &^= early
+	}
+	type order struct {
+		path string
+		attr *syscall.ProcAttr
+	}
+	type spawned struct {
+		pid int
+		err error
+	}
+	var clone chan order // to the spawning thread; closed: give up
+	var cloned chan spawned
+	if len(threadJoin) > 0 || early != 0 {
+		clone, cloned = make(chan order), make(chan spawned, 1)
+		go onSpareThread(func() {
+			err := joinNamespaces(threadJoin)
+			if err == nil && early != 0 {
+				if err = unix.Unshare(int(early)); err != nil {
+					err = fmt.Errorf("create namespaces: %w", err)
+				}
+			}
+			o, ok := <-clone
+			switch {
+			case !ok:
+				cloned <- spawned{err: errors.New("aborted")}
+			case err != nil:
+				cloned <- spawned{err: err}
+			default:
+				pid, err := syscall.ForkExec(o.path, nsexec.Argv(layout.sync), o.attr)
+				cloned <- spawned{pid, err}
+			}
+		})
+	}
+	fail = func(err error) (*child, error) {
+		if clone != nil {
+			close(clone)
+			<-cloned
+		}
+		<-planc
+		parent.Close()
+		return nil, err
+	}
+
 	// Born in the cgroup: clone3 puts the child in the unified one; the
 	// stage moves itself into the v1 ones before anything else, unless it
 	// starts in a new user namespace, which may not write there: then it
@@ -345,25 +404,15 @@ func startChild(o spawnOpts) (*child, error) {
 		// unmapped uid drops every capability.
 		attr.Sys.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
-	var threadJoin []specs.LinuxNamespace
-	for _, n := range o.join {
-		switch n.Type {
-		case specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
-			threadJoin = append(threadJoin, n)
-		}
-	}
-	path, argv := "/proc/self/fd/"+strconv.Itoa(stageFD), nsexec.Argv(layout.sync)
+	path := "/proc/self/fd/" + strconv.Itoa(stageFD)
 	var pid int
-	if len(threadJoin) == 0 {
-		pid, err = syscall.ForkExec(path, argv, attr)
+	if clone == nil {
+		pid, err = syscall.ForkExec(path, nsexec.Argv(layout.sync), attr)
 	} else {
-		// The namespaces of the thread that clones are the child's: join
-		// them on a thread of our own, which dies afterwards.
-		onSpareThread(func() {
-			if err = joinNamespaces(threadJoin); err == nil {
-				pid, err = syscall.ForkExec(path, argv, attr)
-			}
-		})
+		clone <- order{path, attr}
+		r := <-cloned
+		clone = nil
+		pid, err = r.pid, r.err
 	}
 	if err != nil {
 		return fail(fmt.Errorf("start container process: %w", err))

@@ -321,6 +321,15 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 			return c, nil, fmt.Errorf("send config to container init: %w", err)
 		}
 	}
+	// The state is saved while the init sets up; the container is not
+	// created before the init reports ready.
+	start, _, alive := procStat(pid)
+	if alive {
+		rec.InitStartTime = start
+		if err := r.save(rec); err != nil {
+			return c, nil, err
+		}
+	}
 	if needHookSync(spec) {
 		if err := c.expect(msgHooks); err != nil {
 			return c, nil, err
@@ -339,13 +348,8 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 	if err := c.expect(msgReady); err != nil {
 		return c, nil, err
 	}
-	start, _, ok := procStat(pid)
-	if !ok {
+	if !alive {
 		return c, nil, fmt.Errorf("container init exited during setup")
-	}
-	rec.InitStartTime = start
-	if err := r.save(rec); err != nil {
-		return c, nil, err
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, pid); err != nil {
@@ -655,6 +659,10 @@ func (r *Runtime) destroy(rec *record, st Status) error {
 	if err != nil {
 		return err
 	}
+	if st == Stopped && rec.ownPidNamespace() && m.RemoveIfEmpty() == nil {
+		// Nothing of the container runs: the cgroup is gone already.
+		return r.removeState(rec)
+	}
 	if st != Stopped {
 		_ = unix.Kill(rec.InitPid, unix.SIGKILL)
 	}
@@ -671,6 +679,12 @@ func (r *Runtime) destroy(rec *record, st Status) error {
 	if err := m.Destroy(); err != nil {
 		return fmt.Errorf("remove cgroup: %w", err)
 	}
+	return r.removeState(rec)
+}
+
+// removeState runs the poststop hooks and removes the container's state,
+// once its processes and cgroup are gone.
+func (r *Runtime) removeState(rec *record) error {
 	if h := rec.someSpec().Hooks; h != nil {
 		runHooksWarn("poststop", h.Poststop, r.specState(rec, Stopped), r.warn)
 	}

@@ -57,7 +57,8 @@ type specSome struct {
 	Annotations map[string]string `json:"annotations"`
 	Hooks       *specs.Hooks      `json:"hooks"`
 	Linux       *struct {
-		CgroupsPath string `json:"cgroupsPath"`
+		CgroupsPath string                 `json:"cgroupsPath"`
+		Namespaces  []specs.LinuxNamespace `json:"namespaces"`
 	} `json:"linux"`
 }
 
@@ -83,16 +84,31 @@ func (rec *record) someSpec() *specSome {
 		rec.some = &specSome{}
 		if rec.spec != nil {
 			rec.some.Annotations, rec.some.Hooks = rec.spec.Annotations, rec.spec.Hooks
-			if rec.spec.Linux != nil {
+			if l := rec.spec.Linux; l != nil {
 				rec.some.Linux = &struct {
-					CgroupsPath string `json:"cgroupsPath"`
-				}{rec.spec.Linux.CgroupsPath}
+					CgroupsPath string                 `json:"cgroupsPath"`
+					Namespaces  []specs.LinuxNamespace `json:"namespaces"`
+				}{l.CgroupsPath, l.Namespaces}
 			}
 		} else if len(rec.Config) > 0 {
 			_ = json.Unmarshal(rec.Config, rec.some)
 		}
 	}
 	return rec.some
+}
+
+// ownPidNamespace: the container's init had a pid namespace of its own.
+// When such an init has died, the kernel has killed every other process
+// of the namespace.
+func (rec *record) ownPidNamespace() bool {
+	if l := rec.someSpec().Linux; l != nil {
+		for _, ns := range l.Namespaces {
+			if ns.Type == specs.PIDNamespace {
+				return ns.Path == ""
+			}
+		}
+	}
+	return false
 }
 
 // setSpec changes the spec the record keeps.

@@ -58,6 +58,9 @@ type Manager interface {
 	// Destroy removes the cgroup (descendants first) from every
 	// hierarchy; a cgroup that does not exist is not an error.
 	Destroy() error
+	// RemoveIfEmpty removes the cgroup with one rmdir per hierarchy and
+	// fails without retrying when one is in use.
+	RemoveIfEmpty() error
 	// Paths maps each subsystem to its absolute directory; the key ""
 	// is the unified (cgroup v2) directory.
 	Paths() map[string]string

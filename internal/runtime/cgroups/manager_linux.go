@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // group is the container's cgroup in one hierarchy.
@@ -302,6 +304,18 @@ func (m *manager) Destroy() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// RemoveIfEmpty removes the cgroup of a container known to have no process
+// left with one rmdir per hierarchy; it fails (EBUSY) at once, without
+// retries, when one is still in use. Destroy removes what is left.
+func (m *manager) RemoveIfEmpty() error {
+	for _, g := range m.groups {
+		if err := unix.Rmdir(g.dir); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("remove cgroup %s: %w", g.dir, err)
+		}
+	}
+	return nil
 }
 
 func (m *manager) OOMKillCount() (uint64, error) {
