@@ -11,6 +11,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-project/berth/internal/runtime/kfile"
 )
 
 // Status is a container's lifecycle state as the OCI runtime spec names it.
@@ -184,7 +186,7 @@ func procStat(pid int) (start uint64, state byte, ok bool) {
 	if pid <= 0 {
 		return 0, 0, false
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := kfile.Read("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, 0, false
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/internal/runtime/kfile"
 )
 
 // writeFile writes value to the interface file dir/name in one write(2),
@@ -21,15 +23,7 @@ import (
 // cannot be created, and a missing file means the controller is absent.
 func writeFile(dir, name, value string) error {
 	p := filepath.Join(dir, name)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return fmt.Errorf("write %q to %s: %w", value, p, err)
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := kfile.Write(p, []byte(value)); err != nil {
 		return fmt.Errorf("write %q to %s: %w", value, p, err)
 	}
 	return nil
@@ -37,7 +31,7 @@ func writeFile(dir, name, value string) error {
 
 // readFile returns the content of dir/name without its trailing newline.
 func readFile(dir, name string) (string, error) {
-	data, err := os.ReadFile(filepath.Join(dir, name))
+	data, err := kfile.Read(filepath.Join(dir, name))
 	if err != nil {
 		return "", fmt.Errorf("read cgroup file: %w", err)
 	}
@@ -86,7 +80,7 @@ func readUintIfExists(dir, name string) (uint64, error) {
 // readKeyed parses a flat keyed file ("key value" per line, e.g.
 // memory.stat, cpu.stat, memory.events).
 func readKeyed(dir, name string) (map[string]uint64, error) {
-	data, err := os.ReadFile(filepath.Join(dir, name))
+	data, err := kfile.Read(filepath.Join(dir, name))
 	if err != nil {
 		return nil, fmt.Errorf("read cgroup file: %w", err)
 	}
@@ -113,7 +107,7 @@ func fileExists(dir, name string) bool {
 
 // readProcs reads the pids in dir/cgroup.procs.
 func readProcs(dir string) ([]int, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	data, err := kfile.Read(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return nil, fmt.Errorf("read cgroup.procs: %w", err)
 	}

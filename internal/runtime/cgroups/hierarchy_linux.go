@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/internal/runtime/kfile"
 )
 
 // mode is how the cgroup hierarchies of a host are laid out.
@@ -209,7 +211,7 @@ func fakeLayout(root string) (*layout, error) {
 // one key each, named hierarchies keep their "name=" key, and the
 // unified (cgroup v2) entry has the key "".
 func ParseCgroupFile(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := kfile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
