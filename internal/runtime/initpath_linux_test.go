@@ -1,13 +1,17 @@
 package runtime_test
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/runtime"
 )
@@ -126,6 +130,40 @@ func TestLimitsInPlaceBeforeSetup(t *testing.T) {
 		e.spec.Linux.Resources = &specs.LinuxResources{Devices: rules}
 		if out, errs, code := e.run(); code != 0 || out != "chardev\n0\n" {
 			t.Fatalf("code %d, stdout %q (want a device node, not a bind mount), stderr %q", code, out, errs)
+		}
+	})
+}
+
+// TestForegroundRunRelaysSignals: `run` in the foreground passes the
+// signals it gets to the container's process, as runc does.
+func TestForegroundRunRelaysSignals(t *testing.T) {
+	bothInits(t, func(t *testing.T) {
+		e := newEnv(t, "/bin/sh", "-c", `trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.1; done`)
+		e.write()
+		cmd := exec.Command(berthBin, "runtime", "--root", e.root, "run", e.id)
+		cmd.Dir = e.bundle
+		cmd.Env = e.environ()
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(out)
+		if line, err := r.ReadString('\n'); err != nil || line != "ready\n" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("container said %q (%v)", line, err)
+		}
+		if err := cmd.Process.Signal(unix.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(r)
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 || string(rest) != "got-term\n" {
+			t.Fatalf("after SIGTERM: %v, output %q", err, rest)
 		}
 	})
 }

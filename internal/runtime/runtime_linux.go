@@ -498,15 +498,21 @@ wait:
 // container's init to exit, deletes the container and returns the exit code
 // (128+signal for a killed init).
 func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
-	c, rec, err := r.create(id, o)
-	if err != nil {
-		return -1, err
-	}
-	c.parent.Close()
+	pid := make(chan int, 1)
 	stop := func() {}
 	if !detach {
-		stop = forwardSignals(c.pid)
+		// Set up while the container is made (the first Notify starts a
+		// thread); signals that come before its init exists are relayed
+		// once it does.
+		stop = forwardSignals(pid)
 	}
+	c, rec, err := r.create(id, o)
+	if err != nil {
+		stop()
+		return -1, err
+	}
+	pid <- c.pid
+	c.parent.Close()
 	if err := r.start(rec); err != nil {
 		stop()
 		_ = r.Delete(id, true)
@@ -532,16 +538,32 @@ func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 var forwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
 	unix.SIGUSR1, unix.SIGUSR2, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGPIPE, unix.SIGALRM}
 
-// forwardSignals relays forwardedSignals to p until stop is called. stop
+// forwardSignals relays forwardedSignals to the pid that comes on pidc
+// (those that come before it once it does) until stop is called. stop
 // uses signal.Reset rather than signal.Stop, which waits for signal delivery
 // to quiesce and cost milliseconds per container; the relaying goroutine
 // stays parked until the process exits.
-func forwardSignals(pid int) (stop func()) {
+func forwardSignals(pidc <-chan int) (stop func()) {
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, forwardedSignals...)
 	go func() {
-		for s := range sigc {
-			_ = unix.Kill(pid, s.(syscall.Signal))
+		pid := 0
+		var pending []os.Signal
+		for {
+			select {
+			case pid = <-pidc:
+				pidc = nil
+				for _, s := range pending {
+					_ = unix.Kill(pid, s.(syscall.Signal))
+				}
+				pending = nil
+			case s := <-sigc:
+				if pid == 0 {
+					pending = append(pending, s)
+					continue
+				}
+				_ = unix.Kill(pid, s.(syscall.Signal))
+			}
 		}
 	}()
 	return func() { signal.Reset(forwardedSignals...) }
@@ -918,7 +940,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	if o.Detach {
 		return 0, nil
 	}
-	stop := forwardSignals(c.pid)
+	pid := make(chan int, 1)
+	pid <- c.pid
+	stop := forwardSignals(pid)
 	ws := c.wait()
 	stop()
 	return exitCode(ws), nil
