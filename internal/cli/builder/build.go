@@ -316,7 +316,8 @@ func prepareContext(cli *command.CLI, ctxArg, file string) (*contextSource, erro
 
 // sendBuild posts the build: a directory context over a unix socket goes
 // through contextSender (file data by sendfile); anything else through
-// the API client with a tar stream.
+// the API client with a tar stream (also when BERTH_BUILD_PLAIN_UPLOAD
+// is set, to compare the two).
 func sendBuild(ctx context.Context, c *client.Client, host string, src *contextSource, opts client.ImageBuildOptions, secrets string) (io.ReadCloser, error) {
 	sock, isUnix := strings.CutPrefix(host, "unix://")
 	if src.dir != "" && isUnix && os.Getenv("BERTH_BUILD_PLAIN_UPLOAD") == "" {

@@ -159,6 +159,13 @@ func TestContextFromStdin(t *testing.T) {
 	if out := d.Must("run", "--rm", "stdin-lone"); out != "lone" {
 		t.Errorf("Dockerfile on stdin: %q", out)
 	}
+	// A directory sent through the API client's tar stream instead of
+	// berth's own upload: the same image.
+	plain := d.Berth("", "FROM busybox\nCOPY data.txt /\nCMD [\"cat\", \"/data.txt\"]\n", []string{"BERTH_BUILD_PLAIN_UPLOAD=1"}, "build", "-q", "-f", "-", dir)
+	own := d.Berth("", "FROM busybox\nCOPY data.txt /\nCMD [\"cat\", \"/data.txt\"]\n", nil, "build", "-q", "-f", "-", dir)
+	if plain.Code != 0 || own.Code != 0 || plain.Stdout != own.Stdout {
+		t.Errorf("plain upload %s, own upload %s", plain, own)
+	}
 	tarCtx := tarGz(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY x /x\nCMD [\"cat\", \"/x\"]\n", "x": "from a tar\n"})
 	r = d.Berth("", tarCtx, nil, "build", "-t", "stdin-tar", "-")
 	if r.Code != 0 {
