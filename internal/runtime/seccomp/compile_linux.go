@@ -74,8 +74,12 @@ func resolve(s *specs.LinuxSeccomp) (*program, error) {
 	if p.arches, err = selectArches(s.Architectures); err != nil {
 		return nil, err
 	}
+	names := 0
+	for _, sc := range s.Syscalls {
+		names += len(sc.Names)
+	}
 	for _, a := range p.arches {
-		p.rules[a] = map[uint32]*sysRules{}
+		p.rules[a] = make(map[uint32]*sysRules, names)
 	}
 	for i, sc := range s.Syscalls {
 		ret, err := retValue(sc.Action, sc.ErrnoRet)

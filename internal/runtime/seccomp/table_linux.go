@@ -16,9 +16,17 @@ type sysEntry struct {
 type syscallTable []sysEntry
 
 func (t syscallTable) lookup(name string) (int, bool) {
-	i := sort.Search(len(t), func(i int) bool { return t[i].name >= name })
-	if i < len(t) && t[i].name == name {
-		return t[i].nr, true
+	lo, hi := 0, len(t)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if t[m].name < name {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(t) && t[lo].name == name {
+		return t[lo].nr, true
 	}
 	return 0, false
 }
