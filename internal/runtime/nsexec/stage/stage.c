@@ -653,11 +653,13 @@ struct open_how {
 #define RESOLVE_NO_MAGICLINKS 0x02
 #define RESOLVE_IN_ROOT 0x10
 
-/* existing_target opens dest when it already exists inside rootfs with the
- * right type, resolved with rootfs as "/" (the kernel does in one call what
- * securejoin does with a system call per component); -1 otherwise, and
- * target() takes the long way, which also creates it. */
-static int existing_target(const char *rootfs, const char *dest, int is_file)
+/* fast_target is target() in a few system calls for the usual cases: dest
+ * exists inside rootfs with the right type, or only its last component is
+ * missing. The kernel resolves the path with rootfs as "/" (openat2
+ * RESOLVE_IN_ROOT), as securejoin does with a system call per component.
+ * It returns -1 for anything else, and target() takes the long way, which
+ * also reports errors. */
+static int fast_target(const char *rootfs, const char *dest, int is_file)
 {
 	static int rootfd = -1;
 	static char rootpath[PATHMAX];
@@ -673,13 +675,52 @@ static int existing_target(const char *rootfs, const char *dest, int is_file)
 	}
 	struct open_how how = {O_PATH | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
 	int fd = (int)SC(openat2, rootfd, dest, &how, sizeof(how), 0, 0);
-	if (fd < 0)
-		return -1;
 	struct kstat st;
-	if (SC(newfstatat, fd, "", &st, AT_EMPTY_PATH, 0, 0) < 0 || ((st.mode & S_IFMT) == S_IFDIR) == is_file) {
-		closefd(fd);
+	if (fd >= 0) {
+		if (SC(newfstatat, fd, "", &st, AT_EMPTY_PATH, 0, 0) < 0 || ((st.mode & S_IFMT) == S_IFDIR) == is_file) {
+			closefd(fd);
+			return -1;
+		}
+		return fd;
+	}
+	if (fd != -ENOENT)
+		return -1;
+	/* Missing: create its last component under its existing parent. */
+	char parent[PATHMAX];
+	size_t n = slen(dest);
+	while (n > 0 && dest[n - 1] == '/')
+		n--;
+	size_t i = n;
+	while (i > 0 && dest[i - 1] != '/')
+		i--;
+	const char *name = dest + i;
+	size_t nl = n - i;
+	if (nl == 0 || nl >= 256 || (nl == 1 && name[0] == '.') || (nl == 2 && name[0] == '.' && name[1] == '.') || i >= PATHMAX)
+		return -1;
+	char last[256];
+	memcpy(last, name, nl);
+	last[nl] = 0;
+	memcpy(parent, dest, i);
+	parent[i] = 0;
+	if (i == 0)
+		fmt(parent, sizeof(parent), "/");
+	struct open_how dhow = {O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	int pfd = (int)SC(openat2, rootfd, parent, &dhow, sizeof(dhow), 0, 0);
+	if (pfd < 0)
+		return -1;
+	if (is_file) {
+		int f = (int)SC(openat, pfd, last, O_CREAT | 0200 /* O_EXCL */ | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644, 0, 0);
+		if (f < 0) {
+			closefd(pfd);
+			return -1;
+		}
+		closefd(f);
+	} else if (SC(mkdirat, pfd, last, 0755, 0, 0, 0) < 0) {
+		closefd(pfd);
 		return -1;
 	}
+	fd = (int)SC(openat, pfd, last, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
+	closefd(pfd);
 	return fd;
 }
 
@@ -692,7 +733,7 @@ static int target(const char *ctx, const char *rootfs, const char *dest, int is_
 {
 	char path[PATHMAX], real[PATHMAX], pfd[64];
 	int e;
-	int fast = existing_target(rootfs, dest, is_file);
+	int fast = fast_target(rootfs, dest, is_file);
 	if (fast >= 0)
 		return fast;
 	g_op[0] = 0;
