@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/berth-project/berth/internal/archive"
@@ -109,49 +110,82 @@ type saveItem struct {
 	names  []string // normalised
 }
 
-// collect resolves refs (names or IDs), grouping names of the same target.
+// collect resolves refs, grouping names of the same target, as docker
+// save does: a repository alone (busybox) saves each of its tags, a tag
+// saves that tag, and an ID or a digest reference saves the image without
+// a name (an archive carries tags only, never RepoDigests).
 func (s *Store) collect(ctx context.Context, refs []string) ([]*saveItem, error) {
 	var items []*saveItem
 	byTarget := map[digest.Digest]*saveItem{}
-	for _, ref := range refs {
-		img, err := s.Resolve(ctx, ref)
-		if err != nil {
-			return nil, err
-		}
+	add := func(img Image, name string) {
 		it := byTarget[img.Target.Digest]
 		if it == nil {
 			it = &saveItem{target: img.Target}
 			byTarget[img.Target.Digest] = it
 			items = append(items, it)
 		}
-		// A ref given by tag saves that tag; by ID, all the image's tags;
-		// by digest reference, no name (as Docker: an archive carries tags
-		// only, never RepoDigests).
-		var names []string
-		if n, err := normalizeName(ref); err == nil && n == img.Name {
-			if img.Tagged() {
-				names = []string{n}
-			}
-		} else if _, _, isID := reference.ParseID(ref); isID {
-			recs, err := s.Names(ctx, s.ID(ctx, img))
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range recs {
-				if r.Tagged() {
-					names = append(names, r.Name)
-				}
-			}
-		} else if img.Tagged() {
-			names = []string{img.Name}
-		}
-		for _, n := range names {
-			if !contains(it.names, n) {
-				it.names = append(it.names, n)
-			}
+		if name != "" && !contains(it.names, name) {
+			it.names = append(it.names, name)
 		}
 	}
+	for _, ref := range refs {
+		tags, err := s.repositoryTags(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tags {
+			add(t, t.Name)
+		}
+		if len(tags) > 0 {
+			continue
+		}
+		img, err := s.Resolve(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		name := ""
+		if n, err := normalizeName(ref); err == nil && n == img.Name && img.Tagged() {
+			name = n
+		}
+		add(img, name)
+	}
 	return items, nil
+}
+
+// SaveIDs returns the IDs of the images that Save would write for refs
+// (an error if a ref names nothing).
+func (s *Store) SaveIDs(ctx context.Context, refs []string) ([]digest.Digest, error) {
+	items, err := s.collect(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	var ids []digest.Digest
+	for _, it := range items {
+		if id := s.ID(ctx, Image{Target: it.target}); !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// repositoryTags returns the tag records of ref's repository when ref is a
+// repository name alone (no tag, no digest), sorted by name.
+func (s *Store) repositoryTags(ctx context.Context, ref string) ([]Image, error) {
+	named, err := reference.ParseNamed(ref)
+	if err != nil || reference.Tag(named) != "" || reference.Digest(named) != "" {
+		return nil, nil
+	}
+	all, err := s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Image
+	for _, r := range all {
+		if r.Tagged() && repositoryOf(r.Name) == named.Name() {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func contains(list []string, s string) bool {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -111,7 +112,9 @@ func TestSaveByIDAndDir(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if strings.Join(names, ",") != "docker.io/library/busybox:latest,localhost:5000/x:y,docker.io/user/app:v1" {
+	// By ID the image has no name in the layout (as docker save ID); the
+	// tag added later is named.
+	if strings.Join(names, ",") != ",docker.io/user/app:v1" {
 		t.Fatalf("index names %v", names)
 	}
 }
@@ -159,4 +162,52 @@ func TestSkopeoUmociReadLayout(t *testing.T) {
 			t.Fatalf("umoci rootfs: %q %v", b, err)
 		}
 	}
+}
+
+// TestSaveNames: the names an archive carries are docker save's: every
+// tag of a repository given alone, the tag given, none for an ID.
+func TestSaveNames(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	a, b := twoImages(t)
+	loadBytes(t, s, dockerArchive(t, a, b))
+	if _, err := s.Tag(ctx, "busybox", "user/app:v0"); err != nil {
+		t.Fatal(err)
+	}
+	id := s.ID(ctx, mustGet(t, s, "busybox"))
+	for _, c := range []struct {
+		refs []string
+		want string
+	}{
+		{[]string{"user/app"}, `[["user/app:v0"],["user/app:v1"]]`},
+		{[]string{"user/app:v1"}, `[["user/app:v1"]]`},
+		{[]string{id.Encoded()[:12]}, `[null]`},
+		{[]string{id.String(), "localhost:5000/x:y"}, `[["localhost:5000/x:y"]]`},
+	} {
+		var buf bytes.Buffer
+		if err := s.Save(ctx, &buf, c.refs, FormatDocker); err != nil {
+			t.Fatalf("save %v: %v", c.refs, err)
+		}
+		var entries []dockerManifestEntry
+		json.Unmarshal(tarFiles(t, buf.Bytes())["manifest.json"], &entries)
+		var tags [][]string
+		for _, e := range entries {
+			tags = append(tags, e.RepoTags)
+		}
+		if got, _ := json.Marshal(tags); string(got) != c.want {
+			t.Errorf("save %v: RepoTags %s, want %s", c.refs, got, c.want)
+		}
+	}
+	if _, err := s.SaveIDs(ctx, []string{"user/none"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("save of a repository without tags: %v", err)
+	}
+}
+
+func mustGet(t *testing.T, s *Store, name string) Image {
+	t.Helper()
+	img, err := s.Get(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }

@@ -326,6 +326,7 @@ func TestImageDigestsMatchDockerd(t *testing.T) {
 
 		step("pull", dref)
 		hold(dref)
+		step("pull", dref)
 		step("images", "--format", f, repo)
 		step("images", "--digests", "--format", f, repo)
 		step("images", "--filter", "dangling=true", "--filter", "label="+label, "--format", f)
@@ -354,10 +355,13 @@ func TestImageDigestsMatchDockerd(t *testing.T) {
 		step("image", "inspect", "--format", inspect, id)
 
 		step("pull", ref)
-		step("save", "-o", filepath.Join(dir, who+"-tag.tar"), ref)
-		step("save", "-o", filepath.Join(dir, who+"-digest.tar"), dref)
-		lines = append(lines, "save by tag: "+archiveRepoTags(t, filepath.Join(dir, who+"-tag.tar")),
-			"save by digest: "+archiveRepoTags(t, filepath.Join(dir, who+"-digest.tar")))
+		step("tag", ref, repo+":v2")
+		for _, save := range [][2]string{{"tag", ref}, {"digest", dref}, {"repository", repo}, {"id", id[7:19]}} {
+			p := filepath.Join(dir, who+"-"+save[0]+".tar")
+			step("save", "-o", p, save[1])
+			lines = append(lines, "save by "+save[0]+": "+archiveRepoTags(t, p))
+		}
+		step("rmi", repo+":v2")
 		step("rmi", ref)
 		step("load", "-i", filepath.Join(dir, who+"-tag.tar"))
 		step("image", "inspect", "--format", inspect, ref)
