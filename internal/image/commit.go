@@ -118,7 +118,7 @@ func (s *Store) Commit(ctx context.Context, parent string, layer io.Reader, opts
 		return LoadedImage{}, fmt.Errorf("commit: %w", err)
 	}
 	target := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: manDigest, Size: int64(len(manBytes))}
-	loaded, err := s.storeLoaded(ctx, []LoadedImage{{Name: opts.Name, ID: cfgDigest, Target: target}})
+	loaded, err := s.storeLoaded(ctx, []LoadedImage{{Name: opts.Name, ID: cfgDigest, Target: target}}, time.Now().UTC())
 	if err != nil {
 		return LoadedImage{}, fmt.Errorf("commit: %w", err)
 	}

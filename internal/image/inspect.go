@@ -69,15 +69,15 @@ type HistoryItem struct {
 
 // RepoNames returns RepoTags (the tag records) and RepoDigests (the
 // digest references) among recs, in familiar form, and the newest tag
-// time.
+// time (zero when no tag, build, import or commit named the image).
 func RepoNames(recs []Image) (tags, digests []string, lastTag time.Time) {
 	tags, digests = []string{}, []string{}
 	for _, r := range recs {
 		switch {
 		case r.Tagged():
 			tags = append(tags, reference.Familiar(r.Name))
-			if r.UpdatedAt.After(lastTag) {
-				lastTag = r.UpdatedAt
+			if r.TagTime.After(lastTag) {
+				lastTag = r.TagTime
 			}
 		case r.Digested():
 			if d := reference.Familiar(r.Name); !slices.Contains(digests, d) {

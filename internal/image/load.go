@@ -9,6 +9,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/berth-project/berth/internal/archive"
 	"github.com/berth-project/berth/internal/content"
@@ -114,7 +115,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader, opts ...LoadOption) ([]Lo
 	if err := d.flush(); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	return s.storeLoaded(ctx, loaded)
+	return s.storeLoaded(ctx, loaded, time.Time{})
 }
 
 func cleanArchivePath(p string) string {
@@ -237,8 +238,10 @@ func (l *loader) file(p string) (archiveFile, error) {
 	return archiveFile{}, fmt.Errorf("%s missing from archive: %w", p, ErrInvalidArgument)
 }
 
-// storeLoaded writes the records of a load and fills in normalised names.
-func (s *Store) storeLoaded(ctx context.Context, loaded []LoadedImage) ([]LoadedImage, error) {
+// storeLoaded writes the records of a load, import or commit and fills in
+// normalised names; tagTime is the tag time of the names (zero for a
+// load, as in Docker).
+func (s *Store) storeLoaded(ctx context.Context, loaded []LoadedImage, tagTime time.Time) ([]LoadedImage, error) {
 	for i, li := range loaded {
 		name := DanglingPrefix + li.Target.Digest.String()
 		if li.Name != "" {
@@ -251,7 +254,11 @@ func (s *Store) storeLoaded(ctx context.Context, loaded []LoadedImage) ([]Loaded
 		} else if others, err := s.targetNamed(ctx, li.Target.Digest); err == nil && others {
 			continue // an untagged image that is tagged already needs no dangling record
 		}
-		if _, err := s.Put(ctx, Image{Name: name, Target: li.Target}); err != nil {
+		img := Image{Name: name, Target: li.Target}
+		if li.Name != "" {
+			img.TagTime = tagTime
+		}
+		if _, err := s.Put(ctx, img); err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
 	}

@@ -35,7 +35,10 @@ type Image struct {
 	Target    ocispec.Descriptor `json:"target"`
 	CreatedAt time.Time          `json:"createdAt"`
 	UpdatedAt time.Time          `json:"updatedAt"`
-	Labels    map[string]string  `json:"labels,omitempty"`
+	// TagTime is when a tag, build, import or commit gave a tag record its
+	// name (Docker's LastTagTime); zero for what a pull or load named.
+	TagTime time.Time         `json:"tagTime,omitzero"`
+	Labels  map[string]string `json:"labels,omitempty"`
 }
 
 // Dangling reports whether the record has no name (neither tag nor
@@ -221,6 +224,9 @@ func (s *Store) putLocked(img Image) (Image, error) {
 	switch {
 	case err == nil:
 		img.CreatedAt = old.CreatedAt
+		if img.TagTime.IsZero() && old.Target.Digest == img.Target.Digest {
+			img.TagTime = old.TagTime // a pull of what the tag names already
+		}
 	case errors.Is(err, ErrNotFound):
 		img.CreatedAt = now
 	default:
@@ -289,5 +295,5 @@ func (s *Store) Tag(ctx context.Context, source, name string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	return s.Put(ctx, Image{Name: name, Target: src.Target, Labels: src.Labels})
+	return s.Put(ctx, Image{Name: name, Target: src.Target, Labels: src.Labels, TagTime: time.Now().UTC()})
 }

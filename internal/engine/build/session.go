@@ -356,7 +356,11 @@ func (s *session) commitImage(ctx context.Context, res *build.Result, tags []str
 		if cur, err := s.store.Get(ctx, n); err == nil && cur.Target.Digest == manDigest {
 			continue // unchanged (a rebuild without changes)
 		}
-		if _, err := s.store.Put(ctx, image.Image{Name: n, Target: target}); err != nil {
+		rec := image.Image{Name: n, Target: target}
+		if n != image.DanglingPrefix+manDigest.String() {
+			rec.TagTime = time.Now().UTC()
+		}
+		if _, err := s.store.Put(ctx, rec); err != nil {
 			return "", fmt.Errorf("tag %s: %w", n, err)
 		}
 	}
