@@ -298,45 +298,15 @@ func startChild(o spawnOpts) (*child, error) {
 		early = cloneFlags & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
 		cloneFlags &^= early
 	}
-	type order struct {
-		path string
-		attr *syscall.ProcAttr
-	}
-	type spawned struct {
-		pid int
-		err error
-	}
-	var clone chan order // to the spawning thread; closed: give up
-	var cloned chan spawned
+	var cl *cloner
 	if len(threadJoin) > 0 || early != 0 {
-		clone, cloned = make(chan order), make(chan spawned, 1)
-		go onSpareThread(func() {
-			err := joinNamespaces(threadJoin)
-			if err == nil && early != 0 {
-				if err = unix.Unshare(int(early)); err != nil {
-					err = fmt.Errorf("create namespaces: %w", err)
-				}
-			}
-			o, ok := <-clone
-			switch {
-			case !ok:
-				cloned <- spawned{err: errors.New("aborted")}
-			case err != nil:
-				cloned <- spawned{err: err}
-			default:
-				pid, err := syscall.ForkExec(o.path, nsexec.Argv(layout.sync), o.attr)
-				cloned <- spawned{pid, err}
-			}
-		})
-	}
-	fail = func(err error) (*child, error) {
-		if clone != nil {
-			close(clone)
-			<-cloned
+		cl = startCloner(threadJoin, early, nsexec.Argv(layout.sync))
+		fail = func(err error) (*child, error) {
+			cl.abort()
+			<-planc
+			parent.Close()
+			return nil, err
 		}
-		<-planc
-		parent.Close()
-		return nil, err
 	}
 
 	// Born in the cgroup: clone3 puts the child in the unified one; the
@@ -406,13 +376,10 @@ func startChild(o spawnOpts) (*child, error) {
 	}
 	path := "/proc/self/fd/" + strconv.Itoa(stageFD)
 	var pid int
-	if clone == nil {
+	if cl == nil {
 		pid, err = syscall.ForkExec(path, nsexec.Argv(layout.sync), attr)
 	} else {
-		clone <- order{path, attr}
-		r := <-cloned
-		clone = nil
-		pid, err = r.pid, r.err
+		pid, err = cl.clone(path, attr)
 	}
 	if err != nil {
 		return fail(fmt.Errorf("start container process: %w", err))
@@ -440,6 +407,64 @@ func startChild(o spawnOpts) (*child, error) {
 		return nil, fmt.Errorf("send plan to container process: %w", err)
 	}
 	return c, nil
+}
+
+// cloner clones a container process from a thread of its own, which first
+// joins the namespaces to join by path and creates the ones made early,
+// and dies afterwards (its namespaces are the child's).
+type cloner struct {
+	orders chan cloneOrder // closed: give up
+	done   chan cloneResult
+}
+
+type cloneOrder struct {
+	path string
+	attr *syscall.ProcAttr
+}
+
+type cloneResult struct {
+	pid int
+	err error
+}
+
+func startCloner(join []specs.LinuxNamespace, early uintptr, argv []string) *cloner {
+	c := &cloner{orders: make(chan cloneOrder), done: make(chan cloneResult, 1)}
+	go onSpareThread(func() {
+		err := joinNamespaces(join)
+		if err == nil && early != 0 {
+			if err = unix.Unshare(int(early)); err != nil {
+				err = fmt.Errorf("create namespaces: %w", err)
+			}
+		}
+		o, ok := <-c.orders
+		switch {
+		case !ok:
+			c.done <- cloneResult{err: errors.New("aborted")}
+		case err != nil:
+			c.done <- cloneResult{err: err}
+		default:
+			pid, err := syscall.ForkExec(o.path, argv, o.attr)
+			c.done <- cloneResult{pid, err}
+		}
+	})
+	return c
+}
+
+// clone starts the child, once.
+func (c *cloner) clone(path string, attr *syscall.ProcAttr) (int, error) {
+	c.orders <- cloneOrder{path, attr}
+	r := <-c.done
+	c.orders = nil
+	return r.pid, r.err
+}
+
+// abort lets the thread go without cloning, unless it has cloned.
+func (c *cloner) abort() {
+	if c.orders != nil {
+		close(c.orders)
+		<-c.done
+		c.orders = nil
+	}
 }
 
 // onSpareThread runs fn locked to an OS thread other than the main one (Go
