@@ -101,6 +101,29 @@ func TestDigestRecords(t *testing.T) {
 		}
 	}
 
+	// A tag that moves to another image (a re-pull after the registry's tag
+	// moved) leaves the old image with its digest reference and no
+	// dangling placeholder.
+	bb, _ := s.Get(ctx, "busybox")
+	if _, err := s.Put(ctx, Image{Name: "user/app:v1", Target: app.Target}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, Image{Name: "user/app:v1", Target: bb.Target}); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := s.List(ctx)
+	for _, r := range all {
+		if r.Dangling() {
+			t.Fatalf("dangling record %s next to a digest reference", r.Name)
+		}
+	}
+	if info, err := s.Inspect(ctx, "user/app@"+d); err != nil || len(info.RepoTags) != 0 || len(info.RepoDigests) != 1 {
+		t.Fatalf("the image the tag left: %+v %v", info, err)
+	}
+	if err := s.Delete(ctx, "user/app:v1"); err != nil {
+		t.Fatal(err)
+	}
+
 	// prune (without -a) removes the image that only a digest names, not
 	// the tagged ones.
 	res, err := s.Prune(ctx, false, nil)

@@ -183,6 +183,21 @@ func runDigestScenario(t *testing.T, e *env, k cliKind, repo string) {
 	e.must(k, "rmi", id)
 }
 
+// importImage imports an image of one layer of random bytes with a label
+// as name.
+func importImage(t *testing.T, e *env, label, name string) {
+	t.Helper()
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	data := []byte(randHex(32))
+	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(1700000000, 0)})
+	tw.Write(data)
+	tw.Close()
+	if r := e.run(berthCLI, layer.String(), "import", "--change", "LABEL "+label, "-", name); r.code != 0 {
+		t.Fatalf("import: %s", r)
+	}
+}
+
 // archiveRepoTags returns the RepoTags of each manifest.json entry of a
 // docker save archive, as JSON.
 func archiveRepoTags(t *testing.T, path string) string {
@@ -231,15 +246,7 @@ func TestImageDigestsMatchDockerd(t *testing.T) {
 	keep := "cmp-keep-" + randHex(4)
 
 	// The image: one layer of random bytes, labelled, pushed once.
-	var layer bytes.Buffer
-	tw := tar.NewWriter(&layer)
-	data := []byte(randHex(32))
-	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(1700000000, 0)})
-	tw.Write(data)
-	tw.Close()
-	if r := e.run(berthCLI, layer.String(), "import", "--change", "LABEL "+label, "-", ref); r.code != 0 {
-		t.Fatalf("import: %s", r)
-	}
+	importImage(t, e, label, ref)
 	m := pushDigestRe.FindStringSubmatch(e.must(berthCLI, "push", ref))
 	if m == nil {
 		t.Fatal("push printed no digest")
@@ -247,6 +254,23 @@ func TestImageDigestsMatchDockerd(t *testing.T) {
 	dref := repo + "@" + m[1]
 	id := e.must(berthCLI, "image", "inspect", "--format", "{{.Id}}", ref)
 	e.must(berthCLI, "rmi", ref)
+
+	// Two more images, which another daemon pushes in turn under one tag.
+	pusher := newEnv(t)
+	mvRepo := reg.host + "/mv-" + randHex(4) + "/app"
+	mv := mvRepo + ":v1"
+	var mvDigests [2]string
+	for i := range mvDigests {
+		importImage(t, pusher, label, fmt.Sprintf("mvsrc:%d", i))
+	}
+	pushAs := func(i int) {
+		pusher.must(berthCLI, "tag", fmt.Sprintf("mvsrc:%d", i), mv)
+		m := pushDigestRe.FindStringSubmatch(pusher.must(berthCLI, "push", mv))
+		if m == nil {
+			t.Fatal("push printed no digest")
+		}
+		mvDigests[i] = m[1]
+	}
 
 	home := t.TempDir()
 	dockerd := func(stdin string, args ...string) result {
@@ -307,7 +331,7 @@ func TestImageDigestsMatchDockerd(t *testing.T) {
 				// The progress differs; the digest, status and name do not.
 				var kept []string
 				for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-					if strings.HasPrefix(l, "Digest: ") || strings.HasPrefix(l, "Status: ") || l == dref || l == ref {
+					if strings.HasPrefix(l, "Digest: ") || strings.HasPrefix(l, "Status: ") || l == args[len(args)-1] {
 						kept = append(kept, l)
 					}
 				}
@@ -377,6 +401,18 @@ func TestImageDigestsMatchDockerd(t *testing.T) {
 		step("load", "-i", filepath.Join(dir, who+"-digest.tar"))
 		step("image", "inspect", "--format", inspect, id)
 		step("rmi", id)
+
+		// A tag that moved in the registry: the old image keeps its digest
+		// reference, untagged.
+		pushAs(0)
+		step("pull", mv)
+		pushAs(1)
+		step("pull", mv)
+		step("image", "inspect", "--format", inspect, mv)
+		step("image", "inspect", "--format", inspect, mvRepo+"@"+mvDigests[0])
+		step("images", "--filter", "dangling=true", "--filter", "label="+label, "--format", f)
+		step("image", "prune", "-f", "--filter", "label="+label)
+		step("rmi", mv)
 		return lines
 	}
 
