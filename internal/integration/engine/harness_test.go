@@ -72,6 +72,7 @@ type env struct {
 	net     netSettings
 	runtime string
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed once cmd is waited for
 	client  *client.Client
 }
 
@@ -115,13 +116,14 @@ func newEnvRuntime(t *testing.T, rt string) *env {
 		net:          newNetSettings(t),
 		runtime:      rt,
 	}
+	// Registered first: a daemon that fails to come up is torn down too.
+	t.Cleanup(e.teardown)
 	e.startDaemon()
 	c, err := client.New(client.WithHost("unix://"+e.sock), client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.client = c
-	t.Cleanup(e.teardown)
 	return e
 }
 
@@ -146,14 +148,23 @@ func (e *env) startDaemon() {
 		e.t.Fatal(err)
 	}
 	e.cmd = cmd
-	for i := 0; i < 500; i++ {
+	exited := make(chan struct{})
+	e.exited = exited
+	go func() { cmd.Wait(); close(exited) }()
+	// A loaded machine may take many seconds to start a daemon (it seeds
+	// images and sets up networking before it listens).
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if c, err := net.Dial("unix", e.sock); err == nil {
 			c.Close()
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-exited:
+			e.t.Fatalf("daemon exited before it listened: %s", e.daemonLog())
+		default:
+		}
 	}
-	e.t.Fatalf("daemon did not come up: %s", e.daemonLog())
+	e.t.Fatalf("daemon did not come up within 60 s: %s", e.daemonLog())
 }
 
 func (e *env) daemonLog() string {
@@ -173,22 +184,20 @@ func testRuntime() string {
 // killDaemon kills the daemon with SIGKILL (containers keep running).
 func (e *env) killDaemon() {
 	e.cmd.Process.Kill()
-	e.cmd.Wait()
+	<-e.exited
 }
 
-// stopDaemon stops the daemon with SIGTERM (SIGKILL after 10 s).
+// stopDaemon stops the daemon with SIGTERM (SIGKILL after 60 s).
 func (e *env) stopDaemon() {
 	if e.cmd == nil || e.cmd.Process == nil {
 		return
 	}
 	e.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { e.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-e.exited:
+	case <-time.After(60 * time.Second):
 		e.cmd.Process.Kill()
-		<-done
+		<-e.exited
 	}
 	e.cmd = nil
 }

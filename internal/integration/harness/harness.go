@@ -90,6 +90,7 @@ type Daemon struct {
 	// Net are the daemon's own link prefix, nftables table and pool.
 	Net    NetSettings
 	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd is waited for
 	Client *client.Client
 }
 
@@ -136,33 +137,36 @@ func (d *Daemon) StartProcess() {
 		d.t.Fatal(err)
 	}
 	d.cmd = cmd
+	exited := make(chan struct{})
+	d.exited = exited
+	go func() { cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if c, err := net.Dial("unix", d.Sock); err == nil {
 			c.Close()
 			return
 		}
-		if cmd.ProcessState != nil {
-			break
+		select {
+		case <-exited:
+			d.t.Fatalf("daemon exited before it listened: %s", d.Log())
+		default:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	d.t.Fatalf("daemon did not come up: %s", d.Log())
+	d.t.Fatalf("daemon did not come up within 60 s: %s", d.Log())
 }
 
-// Stop stops the daemon process (SIGTERM, then SIGKILL after 20 s).
+// Stop stops the daemon process (SIGTERM, then SIGKILL after 60 s).
 func (d *Daemon) Stop() {
 	if d.cmd == nil || d.cmd.Process == nil {
 		return
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { d.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
+	case <-d.exited:
+	case <-time.After(60 * time.Second):
 		d.cmd.Process.Kill()
-		<-done
+		<-d.exited
 	}
 	d.cmd = nil
 }
@@ -171,7 +175,7 @@ func (d *Daemon) Stop() {
 func (d *Daemon) Kill() {
 	if d.cmd != nil && d.cmd.Process != nil {
 		d.cmd.Process.Kill()
-		d.cmd.Wait()
+		<-d.exited
 		d.cmd = nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -25,7 +26,9 @@ type NetSettings struct {
 }
 
 // NewNetSettings picks a prefix, a table and a /16 of 10.0.0.0/8 that no
-// route of the host overlaps.
+// route of the host overlaps. The /16 is claimed until the test ends: two
+// test daemons starting at once (go test -p 2) would otherwise both see
+// it free before either made its bridge.
 func NewNetSettings(t testing.TB) NetSettings {
 	t.Helper()
 	h := RandHex(3)
@@ -42,13 +45,26 @@ func NewNetSettings(t testing.TB) NetSettings {
 		for _, r := range routes {
 			clash = clash || r.Dst.Overlaps(p)
 		}
-		if !clash {
+		if !clash && claimPool(t, p) {
 			s.Pool = p
 			return s
 		}
 	}
 	t.Fatal("no free /16 in 10.0.0.0/8 for the test daemon")
 	return s
+}
+
+// claimPool binds an abstract unix socket named for p, held until the
+// test's cleanups have run (it is registered before the daemon's
+// teardown, so it goes after it); false when another test holds it. The
+// kernel lets go of it when the test process ends, however it ends.
+func claimPool(t testing.TB, p netip.Prefix) bool {
+	l, err := net.Listen("unix", "@berth-test-pool-"+p.Addr().String())
+	if err != nil {
+		return false
+	}
+	t.Cleanup(func() { l.Close() })
+	return true
 }
 
 // Flags are the daemon flags that give it these settings.
