@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -103,9 +104,11 @@ func TestDaemonCrashAndReattach(t *testing.T) {
 		if out := e.must(berthCLI, "exec", "survivor", "echo", "again"); out != "again" {
 			t.Fatalf("exec after restart: %q", out)
 		}
-		if !strings.Contains(e.must(berthCLI, "logs", "survivor"), "before") {
-			t.Fatal("logs lost")
-		}
+		// The daemon was killed right after the start, maybe before the
+		// shell wrote its line: the shim logs it meanwhile.
+		eventually(t, "the line written before the daemon restart in the logs", func() bool {
+			return strings.Contains(e.must(berthCLI, "logs", "survivor"), "before")
+		})
 		e.must(berthCLI, "stop", "-t", "1", "survivor")
 		if c := e.inspect(id); c.State.Running || c.State.ExitCode != 137 {
 			t.Fatalf("after stop: %+v", c.State)
@@ -306,8 +309,17 @@ func TestCLIAutoStart(t *testing.T) {
 			var pid int
 			fmt.Sscan(string(b), &pid)
 			if pid > 0 {
+				// Not eventually: a t.Fatal here would skip the rest of
+				// the cleanup.
 				syscall.Kill(pid, syscall.SIGTERM)
-				eventually(t, "daemon exit", func() bool { return syscall.Kill(pid, 0) != nil })
+				deadline := time.Now().Add(60 * time.Second)
+				for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+				}
+				if syscall.Kill(pid, 0) == nil {
+					t.Errorf("the auto-started daemon %d did not exit within 60 s of SIGTERM; killed", pid)
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
 			}
 		}
 		ns.Cleanup(t, filepath.Join(dir, "run"))
@@ -347,7 +359,11 @@ func TestEvents(t *testing.T) {
 	defer cancel()
 	f := client.Filters{}
 	f.Add("type", "container")
-	res := e.client.Events(ctx, client.EventsListOptions{Filters: f})
+	// The client sends its request in the background: it may reach the
+	// daemon after the create. Since (a time before anything of this
+	// fresh daemon happened) makes the daemon replay what came before.
+	since := time.Now().Add(-time.Minute)
+	res := e.client.Events(ctx, client.EventsListOptions{Filters: f, Since: fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())})
 	id := e.create(&container.Config{Cmd: []string{"sh", "-c", "exit 3"}}, nil, "evented")
 	e.start(id)
 	e.waitExit(id)
@@ -364,6 +380,8 @@ func TestEvents(t *testing.T) {
 			}
 		case err := <-res.Err:
 			t.Fatal(err)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("no %s event within 60 s", w)
 		}
 	}
 }
@@ -372,19 +390,23 @@ func TestEvents(t *testing.T) {
 // once it passes, as inspect, ps and events tell.
 func TestHealthcheck(t *testing.T) {
 	eachRuntime(t, func(t *testing.T, e *env) {
+		// The check passes once the test writes /tmp/ok, after it saw
+		// the container unhealthy (a container that made the file itself
+		// after a sleep raced the probes on a loaded machine).
 		e.must(berthCLI, "run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "100ms",
-			"--health-retries", "2", "busybox", "sh", "-c", "sleep 1; echo ready > /tmp/ok; sleep 100")
-		seen := map[string]bool{}
+			"--health-retries", "2", "busybox", "sleep", "100")
+		eventually(t, "unhealthy", func() bool {
+			st := e.inspect("hc").State
+			if st.Health != nil && st.Health.Status == container.Healthy {
+				t.Fatalf("healthy before the check could pass: %+v", st.Health)
+			}
+			return st.Health != nil && st.Health.Status == container.Unhealthy
+		})
+		e.must(berthCLI, "exec", "hc", "sh", "-c", "echo ready > /tmp/ok")
 		eventually(t, "healthy", func() bool {
 			st := e.inspect("hc").State
-			if st.Health != nil {
-				seen[string(st.Health.Status)] = true
-			}
 			return st.Health != nil && st.Health.Status == container.Healthy
 		})
-		if !seen["unhealthy"] {
-			t.Fatalf("never unhealthy: %v", seen)
-		}
 		h := e.inspect("hc").State.Health
 		if last := h.Log[len(h.Log)-1]; last.ExitCode != 0 || last.Output != "ready\n" {
 			t.Fatalf("last probe %+v", last)
