@@ -80,7 +80,7 @@ func hostAddr(e *env) string {
 // started with run -d may not listen yet when the command returns.
 func httpGet(url string) (string, error) {
 	c := http.Client{Timeout: 10 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := c.Get(url)
 		if err != nil {
@@ -245,7 +245,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		}
 		defer conn.Close()
 		got := ""
-		for i := 0; i < 50 && got == ""; i++ {
+		for deadline := time.Now().Add(60 * time.Second); got == "" && time.Now().Before(deadline); {
 			conn.Write([]byte("hi"))
 			conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 			b := make([]byte, 64)
@@ -524,14 +524,21 @@ func TestDNSWhileDaemonDown(t *testing.T) {
 			b.StartQuestions()
 			b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName("target."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
 			q, _ := b.Finish()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := c.Write(q); err != nil {
-				return err
-			}
+			// A UDP query is sent again when no answer comes, as
+			// resolvers do (the machine may be loaded), for up to 60 s.
 			buf := make([]byte, 512)
-			n, err := c.Read(buf)
-			if err != nil {
-				return err
+			var n int
+			for deadline := time.Now().Add(60 * time.Second); ; {
+				if _, err := c.Write(q); err != nil {
+					return err
+				}
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if n, err = c.Read(buf); err == nil {
+					break
+				}
+				if ne, ok := err.(net.Error); !ok || !ne.Timeout() || time.Now().After(deadline) {
+					return err
+				}
 			}
 			var p dnsmessage.Parser
 			if _, err := p.Start(buf[:n]); err != nil {

@@ -152,10 +152,10 @@ func TestSandboxReachesGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The pair goes with the namespace, asynchronously.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for Exists(host) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s still there 30 s after its namespace was deleted", host)
+			t.Fatalf("%s still there 60 s after its namespace was deleted", host)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -117,6 +117,7 @@ func TestResolver(t *testing.T) {
 	}
 	r := New(statePath)
 	r.ResolvConf = filepath.Join(dir, "resolv.conf") // none: the container's upstream is used
+	r.Timeout = time.Minute                          // the fake upstream answers; a loaded machine may be slow
 	pc, err := net.ListenPacket("udp4", "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
