@@ -92,7 +92,7 @@ func TestForwardsSignalsAsPid1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if b, err := os.ReadFile(ready); err == nil && strings.TrimSpace(string(b)) == "2" {
 			break // the command is pid 2: berth-init is pid 1

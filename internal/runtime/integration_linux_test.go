@@ -631,8 +631,8 @@ func TestTerminalThroughConsoleSocket(t *testing.T) {
 		var out string
 		select {
 		case out = <-got:
-		case <-time.After(20 * time.Second):
-			t.Fatal("no output from the terminal")
+		case <-time.After(60 * time.Second):
+			t.Fatal("no output from the terminal within 60 s")
 		}
 		if !strings.Contains(out, "/dev/pts/0") || !strings.Contains(out, "hello-tty") || !strings.Contains(out, "console-ok") {
 			t.Fatalf("terminal output %q", out)
@@ -785,8 +785,8 @@ func TestSeccompNotifyListener(t *testing.T) {
 	var msg string
 	select {
 	case msg = <-got:
-	case <-time.After(10 * time.Second):
-		t.Fatal("nothing received on the listener socket")
+	case <-time.After(60 * time.Second):
+		t.Fatal("nothing received on the listener socket within 60 s")
 	}
 	var cps specs.ContainerProcessState
 	if err := jsonUnmarshal(msg, &cps); err != nil {

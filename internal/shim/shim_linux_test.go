@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -83,7 +84,10 @@ func newFixture(t *testing.T, rt string, args []string, mod func(*Config, *specs
 	}
 	t.Cleanup(func() {
 		Client{Socket: cfg.Socket}.Kill(context.Background(), int(syscall.SIGKILL), true, true)
-		f.waitExited()
+		// Not waitExited: a t.Fatal would skip the rest of the cleanup.
+		if _, err := f.exited(); err != nil {
+			t.Error(err)
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "shim.log"))
 			t.Logf("shim log:\n%s", b)
@@ -123,24 +127,33 @@ func (f *fixture) launch() Client {
 // waitExited waits until the shim recorded the container as exited and
 // went away.
 func (f *fixture) waitExited() *State {
+	f.t.Helper()
+	st, err := f.exited()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return st
+}
+
+// exited is waitExited that returns an error after 60 s.
+func (f *fixture) exited() (*State, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		st, err := ReadState(f.cfg.StateFile)
 		if err == nil && st.Status == StatusExited {
 			if _, err := os.Stat(f.cfg.Socket); os.IsNotExist(err) {
-				return st
+				return st, nil
 			}
 		}
 		if os.IsNotExist(err) {
 			if _, err := os.Stat(f.cfg.Socket); os.IsNotExist(err) {
-				return nil
+				return nil, nil
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	b, _ := os.ReadFile(filepath.Join(f.dir, "shim.log"))
-	f.t.Fatalf("container did not exit; shim log: %s", b)
-	return nil
+	return nil, fmt.Errorf("container did not exit within 60 s; shim log: %s", b)
 }
 
 // readAll collects a stream's frames until it ends.
@@ -257,7 +270,7 @@ func TestShimStopDuringBackoff(t *testing.T) {
 		}
 		// kill with stop: during a backoff or a restart's create it ends
 		// the restarts
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			if err := c.Kill(ctx, int(syscall.SIGKILL), false, true); err == nil || time.Now().After(deadline) {
 				break
@@ -380,7 +393,10 @@ func TestShimTerminal(t *testing.T) {
 
 func TestShimHealthcheck(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt string) {
-		f := newFixture(t, rt, []string{"sh", "-c", "sleep 1; touch /tmp/ready; sleep 100"}, func(c *Config, s *specs.Spec) {
+		// The probe passes once the test makes /tmp/ready, after it saw
+		// the container unhealthy (a container that made the file itself
+		// after a sleep raced the probes on a loaded machine).
+		f := newFixture(t, rt, []string{"sleep", "100"}, func(c *Config, s *specs.Spec) {
 			c.Health = &HealthConfig{Process: filepath.Join(c.Bundle, "health.json"), Interval: 100 * time.Millisecond, Retries: 2}
 			probe := *s.Process
 			probe.Args = []string{"/bin/sh", "-c", "cat /tmp/ready && echo fine"}
@@ -395,15 +411,28 @@ func TestShimHealthcheck(t *testing.T) {
 		}
 		seen := map[string]bool{}
 		var last *Health
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !seen[HealthHealthy]; {
-			st, err := c.State(context.Background())
-			if err == nil && st.Health != nil {
-				seen[st.Health.Status] = true
-				last = st.Health
+		poll := func(until string) {
+			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !seen[until]; {
+				st, err := c.State(context.Background())
+				if err == nil && st.Health != nil {
+					seen[st.Health.Status] = true
+					last = st.Health
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
-		if !seen[HealthUnhealthy] || !seen[HealthHealthy] {
+		poll(HealthUnhealthy)
+		if !seen[HealthUnhealthy] || seen[HealthHealthy] {
+			t.Fatalf("statuses seen before the probe could pass: %v (last %+v)", seen, last)
+		}
+		if err := os.MkdirAll(filepath.Join(f.dir, "rootfs", "tmp"), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(f.dir, "rootfs", "tmp", "ready"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		poll(HealthHealthy)
+		if !seen[HealthHealthy] {
 			t.Fatalf("statuses seen: %v (last %+v)", seen, last)
 		}
 		n := len(last.Log)
@@ -503,7 +532,7 @@ func TestShimLocalLogCompressed(t *testing.T) {
 		var data []byte
 		for _, p := range []string{path + ".3.gz", path + ".2.gz", path + ".1.gz"} {
 			var b []byte
-			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 				fh, err := os.Open(p)
 				if err != nil {
 					continue
