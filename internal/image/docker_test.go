@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/berth-project/berth/internal/content"
+	"github.com/berth-project/berth/internal/peertest"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -19,9 +20,7 @@ func TestDockerInterop(t *testing.T) {
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Skip("docker CLI not installed")
 	}
-	if err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Run(); err != nil {
-		t.Skip("no Docker daemon")
-	}
+	peertest.Require(t, "a Docker daemon", nil, "docker", "version", "--format", "{{.Server.Version}}")
 	ctx := context.Background()
 	s := newTestStore(t)
 	tag := "berth-test/busybox:" + content.RandomID()

@@ -9,16 +9,22 @@ import (
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/berth-project/berth/internal/peertest"
 )
 
 // podman runs podman on a private storage root, so the test neither sees
 // nor touches the host's images.
 func podman(t *testing.T, root string, args ...string) (string, error) {
 	t.Helper()
-	base := []string{"--root", filepath.Join(root, "storage"), "--runroot", filepath.Join(root, "run"),
-		"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"}
-	out, err := exec.Command("podman", append(base, args...)...).CombinedOutput()
+	out, err := exec.Command("podman", podmanArgs(root, args...)...).CombinedOutput()
 	return string(out), err
+}
+
+// podmanArgs are podman's arguments for args on the storage under root.
+func podmanArgs(root string, args ...string) []string {
+	return append([]string{"--root", filepath.Join(root, "storage"), "--runroot", filepath.Join(root, "run"),
+		"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"}, args...)
 }
 
 // TestPodmanInterop: berth's Docker-format save loads into podman and
@@ -31,6 +37,8 @@ func TestPodmanInterop(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	probe := t.TempDir()
+	peertest.Require(t, "podman", nil, append([]string{"podman"}, podmanArgs(probe, "info", "--format", "{{.Host.OCIRuntime.Name}}")...)...)
 	ctx := context.Background()
 	s := newTestStore(t)
 	img := busyboxImage(t, "berth-test/busybox:1")

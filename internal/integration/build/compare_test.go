@@ -20,6 +20,7 @@ import (
 	"github.com/berth-project/berth/internal/archive"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/integration/harness"
+	"github.com/berth-project/berth/internal/peertest"
 )
 
 // The peers: dockerd on its default socket with the berth-bench/busybox
@@ -39,9 +40,8 @@ func peerDocker(t *testing.T, cli string) []string {
 	if _, err := os.Stat(dockerSock); err != nil {
 		t.Skip("no dockerd at " + dockerSock)
 	}
-	if err := exec.Command(cli, "image", "inspect", dockerBase).Run(); err != nil {
-		t.Skipf("dockerd has no %s (hack/install-peers.sh)", dockerBase)
-	}
+	// dockerd answers (it may be stopped, or hang) and has the base image.
+	peertest.Require(t, "dockerd with "+dockerBase, []string{"DOCKER_HOST=unix://" + dockerSock}, cli, "image", "inspect", dockerBase)
 	return []string{cli}
 }
 

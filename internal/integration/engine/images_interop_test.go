@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/berth-project/berth/internal/peertest"
 	"github.com/berth-project/berth/internal/testimage"
 )
 
@@ -31,24 +32,24 @@ func peer(t *testing.T, name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// needPeer skips the test unless the tool is installed and, for docker,
-// dockerd answers.
+// needPeer skips the test unless the tool is installed and, for docker
+// and podman, their engine answers.
 func needPeer(t *testing.T, name string) string {
 	t.Helper()
 	if name == "docker" {
 		if _, err := os.Stat(dockerPath); err != nil {
 			t.Skip("docker CLI not installed at " + dockerPath)
 		}
-		cmd := exec.Command(dockerPath, "version", "--format", "{{.Server.Version}}")
-		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix:///var/run/docker.sock")
-		if err := cmd.Run(); err != nil {
-			t.Skip("dockerd is not running at /var/run/docker.sock (hack/install-peers.sh)")
-		}
+		peertest.Require(t, "dockerd at /var/run/docker.sock", []string{"DOCKER_HOST=unix:///var/run/docker.sock"},
+			dockerPath, "version", "--format", "{{.Server.Version}}")
 		return dockerPath
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {
 		t.Skipf("%s is not installed (hack/install-peers.sh)", name)
+	}
+	if name == "podman" {
+		peertest.Require(t, "podman", nil, p, "info", "--format", "{{.Host.OCIRuntime.Name}}")
 	}
 	return p
 }
