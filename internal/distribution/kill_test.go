@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	registrycli "github.com/berth-project/berth/internal/registry/cli"
 	"github.com/berth-project/berth/internal/snapshot"
 	"github.com/berth-project/berth/internal/snapshot/native"
+	"github.com/berth-project/berth/internal/testport"
 )
 
 // The test binary doubles as `berth registry`, so that these tests kill a
@@ -46,16 +46,6 @@ type registryProc struct {
 	addr string
 	root string
 	cmd  *exec.Cmd
-}
-
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // start runs `berth registry serve` on addr (the same port across
@@ -156,7 +146,9 @@ func bigImage(t *testing.T, store *image.Store, ref string, size int) []byte {
 // client's retries finish both transfers with verified content.
 func TestPushAndPullSurviveRegistryKill(t *testing.T) {
 	ctx := context.Background()
-	reg := &registryProc{t: t, addr: freePort(t), root: t.TempDir()}
+	// The registry restarts on its port: one that no other process's
+	// connection or listener takes meanwhile (below the ephemeral range).
+	reg := &registryProc{t: t, addr: testport.Free(t), root: t.TempDir()}
 	reg.start()
 	t.Cleanup(reg.kill)
 

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/berth-project/berth/internal/testport"
 )
 
 // regProc is a registry process serving on 127.0.0.1.
@@ -67,22 +69,15 @@ func startBerthRegistry(t *testing.T, args ...string) *regProc {
 	return nil
 }
 
-func freeLoopbackPort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startDockerRegistry runs Debian's docker-registry (CNCF distribution
 // 2.8) on a free loopback port, optionally with htpasswd and TLS.
 func startDockerRegistry(t *testing.T, htpasswd, certFile, keyFile string) *regProc {
 	t.Helper()
 	bin := needPeer(t, "docker-registry")
 	dir := t.TempDir()
-	host := freeLoopbackPort(t)
+	// Its port is written into its config: one no other process takes
+	// meanwhile (below the ephemeral range).
+	host := testport.Free(t)
 	cfg := fmt.Sprintf("version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: %s}\n  delete: {enabled: true}\nhttp:\n  addr: %s\n", filepath.Join(dir, "root"), host)
 	if certFile != "" {
 		cfg += fmt.Sprintf("  tls: {certificate: %s, key: %s}\n", certFile, keyFile)
@@ -98,8 +93,16 @@ func startDockerRegistry(t *testing.T, htpasswd, certFile, keyFile string) *regP
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() })
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGKILL); <-exited })
 	eventually(t, "docker-registry to listen", func() bool {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(filepath.Join(dir, "log"))
+			t.Fatalf("docker-registry exited: %s", b)
+		default:
+		}
 		c, err := net.Dial("tcp", host)
 		if err == nil {
 			c.Close()
