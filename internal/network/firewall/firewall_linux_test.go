@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -219,27 +220,28 @@ func TestForwardAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	foreign := dropChain(t, x.bridge, outside.bridge)
-	base := len(chainRules(t, foreign))
+	base := len(ownRules(t, fw, foreign))
 	mustNotGet(t, a, oIP.String()+":80")
 	// dockerd's own FORWARD chain, when it runs here, gets them too, as do
 	// drop chains of tests running at the same time: count only what this
-	// test's chain got.
+	// test's chain got. Daemons of other tests put their accept rules into
+	// this chain too (they check every 2 s): those are not counted.
 	if _, err := fw.EnsureForwardAccept([]string{x.bridge, outside.bridge}); err != nil {
 		t.Fatal(err)
 	}
-	wantAccepts(t, foreign, base+4, x.bridge, outside.bridge)
+	wantAccepts(t, fw, foreign, base+4, x.bridge, outside.bridge)
 	mustGet(t, a, oIP.String()+":80", "o")
 	if _, err := fw.EnsureForwardAccept([]string{x.bridge, outside.bridge}); err != nil {
 		t.Fatal(err)
 	}
-	wantAccepts(t, foreign, base+4, x.bridge, outside.bridge) // nothing added twice
+	wantAccepts(t, fw, foreign, base+4, x.bridge, outside.bridge) // nothing added twice
 	// The other tool flushes its chain and writes its rules again.
 	flushAndRefill(t, foreign, x.bridge, outside.bridge)
 	mustNotGet(t, a, oIP.String()+":80")
 	if _, err := fw.EnsureForwardAccept([]string{x.bridge, outside.bridge}); err != nil {
 		t.Fatal(err)
 	}
-	wantAccepts(t, foreign, base+4, x.bridge, outside.bridge)
+	wantAccepts(t, fw, foreign, base+4, x.bridge, outside.bridge)
 	mustGet(t, a, oIP.String()+":80", "o")
 	if err := fw.RemoveForwardAccept(x.bridge); err != nil {
 		t.Fatal(err)
@@ -264,11 +266,24 @@ func chainRules(t *testing.T, ch *nftables.Chain) []*nftables.Rule {
 	return rules
 }
 
-// wantAccepts checks that ch holds n rules, among them accepts in and out
-// of every bridge.
-func wantAccepts(t *testing.T, ch *nftables.Chain, n int, bridges ...string) {
+// ownRules are ch's rules but those other firewalls (of daemons of tests
+// running at the same time) put there: the chain's own and fw's.
+func ownRules(t *testing.T, fw *Firewall, ch *nftables.Chain) []*nftables.Rule {
 	t.Helper()
-	rules := chainRules(t, ch)
+	var out []*nftables.Rule
+	for _, r := range chainRules(t, ch) {
+		if tag, _ := userdata.GetString(r.UserData, userdata.TypeComment); !strings.HasPrefix(tag, tagPrefix) || tag == fw.foreignTag() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// wantAccepts checks that ch holds n rules of its own and fw's (see
+// ownRules), among them accepts in and out of every bridge.
+func wantAccepts(t *testing.T, fw *Firewall, ch *nftables.Chain, n int, bridges ...string) {
+	t.Helper()
+	rules := ownRules(t, fw, ch)
 	if len(rules) != n {
 		t.Fatalf("%s has %d rules, want %d", ch.Table.Name, len(rules), n)
 	}
