@@ -26,7 +26,10 @@ exit, delete. All runtimes use the same bundle: a busybox-static root
 filesystem (internal/testbundle) and the config.json of ` + "`runc spec`" + ` with
 terminal false and args ["/bin/true"]. Each runtime has its own state
 directory and every run a fresh container ID. Target (issue 2): berth's
-median at most crun's.`,
+median at most crun's. Every berth run starts the whole berth binary, whose
+package initialization (the image store's, the CLI's and the builder's
+dependencies included) costs about 2.5 ms here; docs/ARCHITECTURE.md
+("Where the time of a container start goes") has the breakdown.`,
 		Setup: setupLifecycle,
 	}
 }
