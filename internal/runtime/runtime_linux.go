@@ -80,8 +80,12 @@ func (r *Runtime) cgroupManager(rec *record) (cgroups.Manager, error) {
 
 // Create sets up a container and leaves its init waiting for Start.
 func (r *Runtime) Create(id string, o CreateOpts) error {
-	_, _, err := r.create(id, o)
-	return err
+	c, _, err := r.create(id, o)
+	if err != nil {
+		return err
+	}
+	// The init reports nothing more (after ready it writes to stderr).
+	return c.parent.Close()
 }
 
 // specPeek is what create needs of config.json to clone the container's
