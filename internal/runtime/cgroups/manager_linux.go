@@ -112,7 +112,7 @@ func (m *manager) create() error {
 		case containsString(g.h.subsystems, "cpuset"):
 			err = createCpuset(g.h.mountpoint, g.dir)
 		default:
-			err = os.MkdirAll(g.dir, 0o755)
+			err = mkdirAll(g.dir)
 		}
 		if err != nil {
 			return fmt.Errorf("create cgroup %s: %w", g.dir, err)
@@ -134,6 +134,15 @@ func (m *manager) Apply(pid int) error {
 		}
 	}
 	return nil
+}
+
+// mkdirAll is os.MkdirAll(dir, 0o755) that tries the usual case first: a
+// new cgroup whose parent exists (one system call instead of three).
+func mkdirAll(dir string) error {
+	if unix.Mkdir(dir, 0o755) == nil {
+		return nil
+	}
+	return os.MkdirAll(dir, 0o755)
 }
 
 // createUnified creates dir below the cgroup2 mount, enabling in each
