@@ -2,13 +2,14 @@ package runtime
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/internal/runtime/kfile"
 )
 
 // capNames maps capability names to numbers (linux/capability.h).
@@ -38,7 +39,7 @@ func KnownCapabilities() []string {
 }
 
 var lastCap = sync.OnceValue(func() int {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	b, err := kfile.Read("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
 		return 40
 	}

@@ -19,9 +19,10 @@ type group struct {
 }
 
 type manager struct {
-	mode   mode
-	groups []group           // one per hierarchy
-	paths  map[string]string // subsystem -> dir; "" -> unified dir
+	mode    mode
+	groups  []group           // one per hierarchy
+	paths   map[string]string // subsystem -> dir; "" -> unified dir
+	created bool              // by this manager: Apply and Set need not again
 }
 
 var _ Manager = (*manager)(nil)
@@ -104,6 +105,9 @@ func (m *manager) subsystemDir(s string) string {
 
 // create makes the cgroup in every hierarchy.
 func (m *manager) create() error {
+	if m.created {
+		return nil
+	}
 	for _, g := range m.groups {
 		var err error
 		switch {
@@ -118,6 +122,7 @@ func (m *manager) create() error {
 			return fmt.Errorf("create cgroup %s: %w", g.dir, err)
 		}
 	}
+	m.created = true
 	return nil
 }
 
@@ -301,6 +306,7 @@ func (m *manager) Pids() ([]int, error) {
 }
 
 func (m *manager) Destroy() error {
+	m.created = false
 	var errs []error
 	seen := map[string]bool{}
 	for _, g := range m.groups {
@@ -319,6 +325,7 @@ func (m *manager) Destroy() error {
 // left with one rmdir per hierarchy; it fails (EBUSY) at once, without
 // retries, when one is still in use. Destroy removes what is left.
 func (m *manager) RemoveIfEmpty() error {
+	m.created = false
 	for _, g := range m.groups {
 		if err := unix.Rmdir(g.dir); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("remove cgroup %s: %w", g.dir, err)
