@@ -714,7 +714,12 @@ func (r *Runtime) removeState(rec *record) error {
 	if h := rec.someSpec().Hooks; h != nil {
 		runHooksWarn("poststop", h.Poststop, r.specState(rec, Stopped), r.warn)
 	}
-	if err := os.RemoveAll(r.dir(rec.ID)); err != nil {
+	// Usually the state dir holds state.json alone (start removed the fifo).
+	dir := r.dir(rec.ID)
+	if unix.Unlink(filepath.Join(dir, "state.json")) == nil && unix.Rmdir(dir) == nil {
+		return nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove state: %w", err)
 	}
 	return nil
