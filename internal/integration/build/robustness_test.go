@@ -55,9 +55,7 @@ func alive(pid int) bool {
 func startSlowBuild(t *testing.T, d *harness.Daemon) *exec.Cmd {
 	t.Helper()
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\nRUN touch /started && sleep 600\n", "f": "x"})
-	exe, _ := os.Executable()
-	cmd := exec.Command(exe, "build", "--no-cache", dir)
-	cmd.Env = append(os.Environ(), "BERTH_TEST_MAIN=1", "BERTH_HOST=unix://"+d.Sock, "BERTH_NO_AUTOSTART=1")
+	cmd := d.BerthCmd("build", "--no-cache", dir)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-project/berth/internal/integration/harness"
 )
 
 var (
@@ -99,7 +101,7 @@ func runDigestScenario(t *testing.T, e *env, k cliKind, repo string) {
 		t.Fatalf("ps --no-trunc shows the image as %q", out)
 	}
 	r := e.run(k, "", "rmi", dref)
-	if r.code != 1 || !strings.Contains(r.stderr, `conflict: unable to remove repository reference "`+dref+`" (must force) - container`) {
+	if r.Code != 1 || !strings.Contains(r.Stderr, `conflict: unable to remove repository reference "`+dref+`" (must force) - container`) {
 		t.Fatalf("rmi by digest of an image a container uses: %s", r)
 	}
 	if out := e.must(k, "image", "prune", "-f"); strings.Contains(out, id) {
@@ -111,7 +113,7 @@ func runDigestScenario(t *testing.T, e *env, k cliKind, repo string) {
 	if !strings.Contains(out, "untagged: "+dref+"\ndeleted: "+id) {
 		t.Fatalf("image prune: %q", out)
 	}
-	if r := e.run(k, "", "image", "inspect", dref); r.code != 1 || !strings.Contains(r.stderr, "No such image") {
+	if r := e.run(k, "", "image", "inspect", dref); r.Code != 1 || !strings.Contains(r.Stderr, "No such image") {
 		t.Fatalf("inspect of the pruned image: %s", r)
 	}
 
@@ -137,7 +139,7 @@ func runDigestScenario(t *testing.T, e *env, k cliKind, repo string) {
 		t.Fatalf("prune removed a tagged image: %q", out)
 	}
 	e.must(k, "create", "--name", ctr, ref, "true")
-	if r := e.run(k, "", "rmi", ref); r.code != 1 || !strings.Contains(r.stderr, "unable to remove repository reference") {
+	if r := e.run(k, "", "rmi", ref); r.Code != 1 || !strings.Contains(r.Stderr, "unable to remove repository reference") {
 		t.Fatalf("rmi of the tag of an image a container uses: %s", r)
 	}
 	e.must(k, "rm", ctr)
@@ -193,7 +195,7 @@ func importImage(t *testing.T, e *env, label, name string) {
 	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(1700000000, 0)})
 	tw.Write(data)
 	tw.Close()
-	if r := e.run(berthCLI, layer.String(), "import", "--change", "LABEL "+label, "-", name); r.code != 0 {
+	if r := e.run(berthCLI, layer.String(), "import", "--change", "LABEL "+label, "-", name); r.Code != 0 {
 		t.Fatalf("import: %s", r)
 	}
 }
@@ -276,20 +278,11 @@ func TestImageDigestsMatchDockerd(t *testing.T) {
 	dockerd := func(stdin string, args ...string) result {
 		cmd := exec.Command(dockerPath, args...)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix:///var/run/docker.sock", "HOME="+home)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, strings.NewReader(stdin)
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("docker %v: %v", args, err)
-		}
-		return result{stdout: out.String(), stderr: errb.String(), code: code}
+		return harness.Run(t, cmd, stdin)
 	}
 	cleanDockerd := func() {
 		dockerd("", "rm", "-f", keep)
-		ids := strings.Fields(dockerd("", "images", "-q", "--no-trunc", "--filter", "label="+label).stdout)
+		ids := strings.Fields(dockerd("", "images", "-q", "--no-trunc", "--filter", "label="+label).Stdout)
 		for _, id := range ids {
 			dockerd("", "rmi", "-f", id)
 		}
@@ -326,7 +319,7 @@ func TestImageDigestsMatchDockerd(t *testing.T) {
 		}
 		step := func(args ...string) result {
 			r := run("", args...)
-			out := r.stdout
+			out := r.Stdout
 			if args[0] == "pull" {
 				// The progress differs; the digest, status and name do not.
 				var kept []string
@@ -338,18 +331,18 @@ func TestImageDigestsMatchDockerd(t *testing.T) {
 				out = strings.Join(kept, "\n")
 			}
 			cmdline := strings.ReplaceAll(strings.Join(args, " "), filepath.Join(dir, who)+"-", "<dir>/")
-			lines = append(lines, fmt.Sprintf("$ %s\nexit %d\n%s\n%s", cmdline, r.code, norm(out), norm(r.stderr)))
+			lines = append(lines, fmt.Sprintf("$ %s\nexit %d\n%s\n%s", cmdline, r.Code, norm(out), norm(r.Stderr)))
 			return r
 		}
 		hold := func(ref string) {
 			// A container keeps the image from other users' image prune
 			// on a shared dockerd while the test looks at it.
 			r := run("", "create", "--name", keep, ref, "x")
-			if r.code != 0 {
-				lines = append(lines, "create failed: "+r.stderr)
+			if r.Code != 0 {
+				lines = append(lines, "create failed: "+r.Stderr)
 				return
 			}
-			id := strings.TrimSpace(r.stdout)
+			id := strings.TrimSpace(r.Stdout)
 			ctrIDs[id[:12]] = true
 		}
 		release := func() { run("", "rm", "-f", keep) }

@@ -170,7 +170,7 @@ func TestImageLoadConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	for i, r := range results {
-		if r.code != 0 || strings.TrimSpace(r.stdout) != "Loaded image: "+name {
+		if r.Code != 0 || strings.TrimSpace(r.Stdout) != "Loaded image: "+name {
 			t.Fatalf("load %d: %s", i, r)
 		}
 	}
@@ -206,7 +206,7 @@ func TestImageLoadKilledDaemon(t *testing.T) {
 	}()
 	loadDone := make(chan error, 1)
 	go func() {
-		res, err := e.client.ImageLoad(context.Background(), pr)
+		res, err := e.Client.ImageLoad(context.Background(), pr)
 		if err == nil {
 			_, err = io.Copy(io.Discard, res)
 			res.Close()
@@ -216,18 +216,18 @@ func TestImageLoadKilledDaemon(t *testing.T) {
 	if err := <-fed; err != nil {
 		t.Fatalf("feeding the load: %v", err)
 	}
-	e.killDaemon()
+	e.Kill()
 	pw.CloseWithError(io.ErrUnexpectedEOF)
 	if err := <-loadDone; err == nil {
 		t.Fatal("the load through a killed daemon succeeded")
 	}
-	e.startDaemon()
-	if r := e.run(berthCLI, "", "image", "inspect", name); r.code != 1 {
+	e.StartProcess()
+	if r := e.run(berthCLI, "", "image", "inspect", name); r.Code != 1 {
 		t.Fatalf("an image exists after its load was killed: %s", r)
 	}
 	checkBlobs(t, e)
 	// The daemon removed the layers the killed load was unpacking.
-	meta, err := os.ReadFile(filepath.Join(e.dataRoot, "snapshots", "overlay", "metadata.json"))
+	meta, err := os.ReadFile(filepath.Join(e.DataRoot, "snapshots", "overlay", "metadata.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestImageLoadKilledDaemon(t *testing.T) {
 // the digest it is named by.
 func checkBlobs(t *testing.T, e *env) {
 	t.Helper()
-	dir := filepath.Join(e.dataRoot, "content", "blobs", "sha256")
+	dir := filepath.Join(e.DataRoot, "content", "blobs", "sha256")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)

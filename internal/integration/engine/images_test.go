@@ -45,7 +45,7 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 
 	t.Run("hello", func(t *testing.T) {
 		r := e.run(k, "", "run", "--rm", "hello")
-		if r.code != 0 || !strings.HasPrefix(r.stdout, "\nHello from berth!\n") {
+		if r.Code != 0 || !strings.HasPrefix(r.Stdout, "\nHello from berth!\n") {
 			t.Fatalf("run --rm hello: %s", r)
 		}
 		if out := e.must(k, "image", "inspect", "--format", "{{.Created}} {{.Config.Cmd}}", "hello"); out != "2024-01-01T00:00:00Z [/hello]" {
@@ -63,7 +63,7 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 		archive := filepath.Join(dir, "two.tar")
 		e.must(k, "save", "-o", archive, img, "busybox")
 		e.must(k, "rmi", img)
-		if r := e.run(k, "", "image", "inspect", img); r.code != 1 || !strings.Contains(r.stderr, "No such image: "+img) {
+		if r := e.run(k, "", "image", "inspect", img); r.Code != 1 || !strings.Contains(r.Stderr, "No such image: "+img) {
 			t.Fatalf("inspect after rmi: %s", r)
 		}
 		out := e.must(k, "load", "-i", archive)
@@ -79,13 +79,13 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := e.run(k, string(b), "load", "-q"); r.code != 0 || !strings.Contains(r.stdout, "Loaded image: "+img) {
+		if r := e.run(k, string(b), "load", "-q"); r.Code != 0 || !strings.Contains(r.Stdout, "Loaded image: "+img) {
 			t.Fatalf("load -q from stdin: %s", r)
 		}
-		if r := e.run(k, "not an archive at all, certainly not a tar", "load"); r.code != 1 || r.stderr == "" {
+		if r := e.run(k, "not an archive at all, certainly not a tar", "load"); r.Code != 1 || r.Stderr == "" {
 			t.Fatalf("load of garbage: %s", r)
 		}
-		if r := e.run(k, "", "save", "-o", filepath.Join(dir, "none.tar"), "no-such-image:v9"); r.code != 1 || !strings.Contains(r.stderr, "No such image") {
+		if r := e.run(k, "", "save", "-o", filepath.Join(dir, "none.tar"), "no-such-image:v9"); r.Code != 1 || !strings.Contains(r.Stderr, "No such image") {
 			t.Fatalf("save of a missing image: %s", r)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "none.tar")); err == nil {
@@ -120,14 +120,14 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 		if out := e.must(k, "images", "--filter", "dangling=true", "-q"); strings.Contains(out, id[7:19]) {
 			t.Fatalf("a tagged image listed as dangling: %q", out)
 		}
-		if r := e.run(k, "", "images", "--filter", "nonsense=1"); r.code == 0 {
+		if r := e.run(k, "", "images", "--filter", "nonsense=1"); r.Code == 0 {
 			t.Fatalf("invalid filter accepted: %s", r)
 		}
 		// The generic inspect falls back to images.
 		if out := e.must(k, "inspect", "--format", "{{.Id}}", img); out != id {
 			t.Fatalf("inspect of an image: %q", out)
 		}
-		if r := e.run(k, "", "inspect", "no-such-thing-at-all"); r.code != 1 || !strings.Contains(r.stderr, "No such object") {
+		if r := e.run(k, "", "inspect", "no-such-thing-at-all"); r.Code != 1 || !strings.Contains(r.Stderr, "No such object") {
 			t.Fatalf("inspect of nothing: %s", r)
 		}
 	})
@@ -147,7 +147,7 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 		if out := e.must(k, "rmi", name("img")+":v2"); out != "Untagged: "+name("img")+":v2" {
 			t.Fatalf("rmi of a second tag: %q", out)
 		}
-		if r := e.run(k, "", "tag", "no-such-image:v9", "x:y"); r.code != 1 || !strings.Contains(r.stderr, "No such image") {
+		if r := e.run(k, "", "tag", "no-such-image:v9", "x:y"); r.Code != 1 || !strings.Contains(r.Stderr, "No such image") {
 			t.Fatalf("tag of a missing image: %s", r)
 		}
 	})
@@ -197,7 +197,7 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := e.run(k, string(b), "import", "-", name("stdin")+":v1"); r.code != 0 || !strings.HasPrefix(r.stdout, "sha256:") {
+		if r := e.run(k, string(b), "import", "-", name("stdin")+":v1"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "sha256:") {
 			t.Fatalf("import from stdin: %s", r)
 		}
 		e.must(k, "rm", c)
@@ -207,7 +207,7 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 		// runs on afterwards.
 		live := name("live")
 		e.must(k, "run", "-d", "--name", live, img, "sh", "-c", "echo live > /live; sleep 100")
-		eventually(t, "the running container's file", func() bool { return e.run(k, "", "exec", live, "test", "-f", "/live").code == 0 })
+		eventually(t, "the running container's file", func() bool { return e.run(k, "", "exec", live, "test", "-f", "/live").Code == 0 })
 		liveImg := name("live") + ":v1"
 		e.must(k, "commit", live, liveImg)
 		if out := e.must(k, "inspect", "--format", "{{.State.Status}}", live); out != "running" {
@@ -227,11 +227,11 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 		cid := e.must(k, "create", "--name", u, com, "cat", "/tmp/f")
 		r := e.run(k, "", "rmi", com)
 		want := `conflict: unable to remove repository reference "` + com + `" (must force) - container ` + cid[:12] + ` is using its referenced image ` + id[7:19]
-		if r.code != 1 || !strings.Contains(r.stderr, want) {
+		if r.Code != 1 || !strings.Contains(r.Stderr, want) {
 			t.Fatalf("rmi of an image a container uses: %s, want %q", r, want)
 		}
 		r = e.run(k, "", "rmi", id[7:19])
-		if r.code != 1 || !strings.Contains(r.stderr, "conflict: unable to delete "+id[7:19]+" (must be forced) - image is being used by stopped container "+cid[:12]) {
+		if r.Code != 1 || !strings.Contains(r.Stderr, "conflict: unable to delete "+id[7:19]+" (must be forced) - image is being used by stopped container "+cid[:12]) {
 			t.Fatalf("rmi by ID: %s", r)
 		}
 		// Forced, a stopped container does not keep the image (Docker's
@@ -256,7 +256,7 @@ func runImageScenarios(t *testing.T, e *env, k cliKind) {
 		r2 := name("running")
 		e.must(k, "run", "-d", "--name", r2, run, "sleep", "100")
 		r = e.run(k, "", "rmi", "-f", id2[7:19])
-		if r.code != 1 || !strings.Contains(r.stderr, "conflict: unable to delete "+id2[7:19]+" (cannot be forced) - image is being used by running container") {
+		if r.Code != 1 || !strings.Contains(r.Stderr, "conflict: unable to delete "+id2[7:19]+" (cannot be forced) - image is being used by running container") {
 			t.Fatalf("rmi -f by ID of an image a running container uses: %s", r)
 		}
 		if out := e.must(k, "rmi", "-f", run); out != "Untagged: "+run {

@@ -31,11 +31,11 @@ import (
 // port 7 and answers "outside <client address>".
 func (e *env) outside(t *testing.T) string {
 	t.Helper()
-	a := e.net.Pool.Addr().As4()
+	a := e.Net.Pool.Addr().As4()
 	a[2] = 255
 	a[3] = 1
 	gw := netip.PrefixFrom(netip.AddrFrom4(a), 24)
-	name := e.net.Prefix + "o" + randHex(2)
+	name := e.Net.Prefix + "o" + randHex(2)
 	idx, err := bridge.Ensure(name, gw, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func (e *env) outside(t *testing.T) string {
 	a[3] = 2
 	ip := netip.AddrFrom4(a)
 	path := filepath.Join(t.TempDir(), "outside")
-	host := e.net.Prefix + "o" + randHex(2)
+	host := e.Net.Prefix + "o" + randHex(2)
 	if err := bridge.NewSandbox(path, []bridge.Endpoint{{HostName: host, Name: "eth0", BridgeIndex: idx, Addr: netip.PrefixFrom(ip, 24), Gateway: gw.Addr()}}); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func (e *env) outside(t *testing.T) string {
 func hostAddr(e *env) string {
 	ifs, _ := net.Interfaces()
 	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback != 0 || i.Flags&net.FlagUp == 0 || strings.HasPrefix(i.Name, e.net.Prefix) {
+		if i.Flags&net.FlagLoopback != 0 || i.Flags&net.FlagUp == 0 || strings.HasPrefix(i.Name, e.Net.Prefix) {
 			continue
 		}
 		addrs, _ := i.Addrs()
@@ -145,7 +145,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		// The name does not resolve from another network.
 		other := name("other")
 		e.must(k, "network", "create", other)
-		if r := e.run(k, "", "run", "--rm", "--network", other, "busybox", "nslookup", w); r.code == 0 {
+		if r := e.run(k, "", "run", "--rm", "--network", other, "busybox", "nslookup", w); r.Code == 0 {
 			t.Fatalf("%s resolved from another network: %s", w, r)
 		}
 		if ps := e.must(k, "ps", "--filter", "network="+n, "--format", "{{.Names}}"); ps != w {
@@ -301,7 +301,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		if out := e.must(k, "run", "--rm", "--network", n, "busybox", "nslookup", nu); !strings.Contains(out, "Address") {
 			t.Fatalf("new name: %q", out)
 		}
-		if r := e.run(k, "", "run", "--rm", "--network", n, "busybox", "nslookup", old); r.code == 0 {
+		if r := e.run(k, "", "run", "--rm", "--network", n, "busybox", "nslookup", old); r.Code == 0 {
 			t.Fatalf("old name still resolves: %s", r)
 		}
 	})
@@ -311,7 +311,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		w := web(t, "bridge", "-p", "80")
 		_, port, _ := net.SplitHostPort(e.must(k, "port", w, "80"))
 		r := e.run(k, "", "run", "--rm", "-p", port+":80", "busybox", "true")
-		if r.code != 125 || !strings.Contains(r.stderr, "port is already allocated") {
+		if r.Code != 125 || !strings.Contains(r.Stderr, "port is already allocated") {
 			t.Fatalf("taken port: %s", r)
 		}
 		// A port a host program holds is refused too.
@@ -321,7 +321,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		}
 		defer l.Close()
 		_, hp, _ := net.SplitHostPort(l.Addr().String())
-		if r := e.run(k, "", "run", "--rm", "-p", hp+":80", "busybox", "true"); r.code != 125 || !strings.Contains(r.stderr, hp) {
+		if r := e.run(k, "", "run", "--rm", "-p", hp+":80", "busybox", "true"); r.Code != 125 || !strings.Contains(r.Stderr, hp) {
 			t.Fatalf("port of a host program: %s", r)
 		}
 	})
@@ -353,7 +353,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		}
 		in := name("internal")
 		e.must(k, "network", "create", "--internal", in)
-		if r := e.run(k, "", "run", "--rm", "--network", in, "busybox", "nc", "-w", "2", outside, "7"); r.code == 0 || strings.Contains(r.stdout, "outside") {
+		if r := e.run(k, "", "run", "--rm", "--network", in, "busybox", "nc", "-w", "2", outside, "7"); r.Code == 0 || strings.Contains(r.Stdout, "outside") {
 			t.Fatalf("internal network reached the outside: %s", r)
 		}
 		a, b := name("isoa"), name("isob")
@@ -364,7 +364,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		if out := e.must(k, "run", "--rm", "--network", a, "busybox", "wget", "-qO-", "http://"+ip+"/"); out != w {
 			t.Fatalf("same network: %q", out)
 		}
-		if r := e.run(k, "", "run", "--rm", "--network", b, "busybox", "nc", "-w", "2", ip, "80"); r.code == 0 {
+		if r := e.run(k, "", "run", "--rm", "--network", b, "busybox", "nc", "-w", "2", ip, "80"); r.Code == 0 {
 			t.Fatalf("network %s reached %s on %s: %s", b, ip, a, r)
 		}
 	})
@@ -376,7 +376,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		w := web(t, n)
 		m := name("mover")
 		e.must(k, "run", "-d", "--name", m, "busybox", "sleep", "600")
-		if r := e.run(k, "", "exec", m, "wget", "-qO-", "http://"+w+"/"); r.code == 0 {
+		if r := e.run(k, "", "exec", m, "wget", "-qO-", "http://"+w+"/"); r.Code == 0 {
 			t.Fatalf("reached %s before connect: %s", w, r)
 		}
 		e.must(k, "network", "connect", "--alias", name("mv"), n, m)
@@ -394,7 +394,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		if out := e.must(k, "exec", m, "ls", "/sys/class/net"); strings.Contains(out, "eth1") {
 			t.Fatalf("interfaces after disconnect: %q", out)
 		}
-		if r := e.run(k, "", "network", "disconnect", n, m); r.code == 0 || !strings.Contains(r.stderr, "is not connected") {
+		if r := e.run(k, "", "network", "disconnect", n, m); r.Code == 0 || !strings.Contains(r.Stderr, "is not connected") {
 			t.Fatalf("second disconnect: %s", r)
 		}
 		// A stopped container is connected for its next start.
@@ -413,7 +413,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		if out != w {
 			t.Fatalf("container mode: %q", out)
 		}
-		if r := e.run(k, "", "run", "--rm", "--network", "container:"+w, "-p", "80", "busybox", "true"); r.code != 125 || !strings.Contains(r.stderr, "conflicting options") {
+		if r := e.run(k, "", "run", "--rm", "--network", "container:"+w, "-p", "80", "busybox", "true"); r.Code != 125 || !strings.Contains(r.Stderr, "conflicting options") {
 			t.Fatalf("container mode with -p: %s", r)
 		}
 	})
@@ -421,7 +421,7 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 	t.Run("network commands", func(t *testing.T) {
 		e := e.with(t)
 		n := name("cmds")
-		sub := e.net.Pool.Addr().As4()
+		sub := e.Net.Pool.Addr().As4()
 		sub[2] = 200
 		subnet := netip.PrefixFrom(netip.AddrFrom4(sub), 24).String()
 		if k == dockerCLI {
@@ -456,29 +456,29 @@ func runNetworkScenarios(t *testing.T, e *env, k cliKind, outside string) {
 		if out := e.must(k, "run", "--rm", "--network", n, "--ip", fixed, "busybox", "ip", "-o", "-4", "addr", "show", "eth0"); !strings.Contains(out, fixed+"/24") {
 			t.Fatalf("--ip: %q", out)
 		}
-		if r := e.run(k, "", "run", "--rm", "--ip", "172.30.0.9", "busybox", "true"); r.code != 125 || !strings.Contains(r.stderr, "user defined networks only") {
+		if r := e.run(k, "", "run", "--rm", "--ip", "172.30.0.9", "busybox", "true"); r.Code != 125 || !strings.Contains(r.Stderr, "user defined networks only") {
 			t.Fatalf("--ip on the default bridge: %s", r)
 		}
 		if ls := e.must(k, "network", "ls", "--filter", "label=team=net", "--format", "{{.Name}} {{.Driver}}"); ls != n+" bridge" {
 			t.Fatalf("ls: %q", ls)
 		}
-		if r := e.run(k, "", "network", "create", n); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
+		if r := e.run(k, "", "network", "create", n); r.Code == 0 || !strings.Contains(r.Stderr, "already exists") {
 			t.Fatalf("duplicate: %s", r)
 		}
-		if r := e.run(k, "", "network", "create", "--subnet", subnet, name("overlap")); r.code == 0 || !strings.Contains(r.stderr, "overlaps") {
+		if r := e.run(k, "", "network", "create", "--subnet", subnet, name("overlap")); r.Code == 0 || !strings.Contains(r.Stderr, "overlaps") {
 			t.Fatalf("overlapping subnet: %s", r)
 		}
-		if r := e.run(k, "", "network", "rm", "bridge"); r.code == 0 || !strings.Contains(r.stderr, "pre-defined") {
+		if r := e.run(k, "", "network", "rm", "bridge"); r.Code == 0 || !strings.Contains(r.Stderr, "pre-defined") {
 			t.Fatalf("rm bridge: %s", r)
 		}
-		if r := e.run(k, "", "network", "inspect", name("nosuch")); r.code == 0 || !strings.Contains(r.stderr, "not found") {
+		if r := e.run(k, "", "network", "inspect", name("nosuch")); r.Code == 0 || !strings.Contains(r.Stderr, "not found") {
 			t.Fatalf("inspect missing: %s", r)
 		}
-		if r := e.run(k, "", "run", "--rm", "--network", name("nosuch"), "busybox", "true"); r.code != 125 || !strings.Contains(r.stderr, "not found") {
+		if r := e.run(k, "", "run", "--rm", "--network", name("nosuch"), "busybox", "true"); r.Code != 125 || !strings.Contains(r.Stderr, "not found") {
 			t.Fatalf("run on a missing network: %s", r)
 		}
 		w := web(t, n)
-		if r := e.run(k, "", "network", "rm", n); r.code == 0 || !strings.Contains(r.stderr, "active endpoints") {
+		if r := e.run(k, "", "network", "rm", n); r.Code == 0 || !strings.Contains(r.Stderr, "active endpoints") {
 			t.Fatalf("rm in use: %s", r)
 		}
 		e.must(k, "rm", "-f", w)
@@ -561,11 +561,11 @@ func TestDNSWhileDaemonDown(t *testing.T) {
 	if got, err := lookup(); err != nil || got != want {
 		t.Fatalf("with the daemon: %q %v, want %s", got, err, want)
 	}
-	e.killDaemon()
+	e.Kill()
 	if got, err := lookup(); err != nil || got != want {
 		t.Fatalf("daemon down: %q %v, want %s", got, err, want)
 	}
-	e.startDaemon()
+	e.StartProcess()
 	if got, err := lookup(); err != nil || got != want {
 		t.Fatalf("daemon back: %q %v, want %s", got, err, want)
 	}
@@ -595,11 +595,11 @@ func TestNetworkNoLeaks(t *testing.T) {
 			network = "bridge"
 		}
 		id := e.must(berthCLI, "create", "--network", network, "-p", "80", "busybox", "true")
-		if _, err := e.client.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		if _, err := e.Client.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 			t.Fatalf("cycle %d: start: %v", i, err)
 		}
 		e.waitExit(id)
-		if _, err := e.client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil {
+		if _, err := e.Client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil {
 			t.Fatalf("cycle %d: rm: %v", i, err)
 		}
 	}
@@ -607,13 +607,13 @@ func TestNetworkNoLeaks(t *testing.T) {
 	// A container exits while the daemon is killed: the restarted
 	// daemon releases what it held.
 	id := e.must(berthCLI, "run", "-d", "--network", "leaknet", "-p", "80", "busybox", "sleep", "2")
-	e.killDaemon()
-	state := filepath.Join(e.dataRoot, "containers", id, "state.json")
+	e.Kill()
+	state := filepath.Join(e.DataRoot, "containers", id, "state.json")
 	waitFor(t, "the container to exit while the daemon is down", func() bool {
 		b, _ := os.ReadFile(state)
 		return strings.Contains(string(b), `"Status":"exited"`)
 	})
-	e.startDaemon()
+	e.StartProcess()
 	e.eventuallyCounts(t, "after a daemon kill and restart", before)
 	e.must(berthCLI, "rm", id)
 	if got, err := httpGet("http://127.0.0.1:" + keeperPort + "/hostname"); err != nil || !strings.HasPrefix(got, strings.TrimSpace(e.must(berthCLI, "inspect", "-f", "{{.Config.Hostname}}", "keeper"))) {
@@ -629,8 +629,8 @@ type netCounts struct {
 func (e *env) netCounts(t *testing.T) netCounts {
 	t.Helper()
 	var c netCounts
-	for _, l := range e.net.Links(t) {
-		if strings.HasPrefix(l, e.net.Prefix+"o") {
+	for _, l := range e.Net.Links(t) {
+		if strings.HasPrefix(l, e.Net.Prefix+"o") {
 			continue // the test's own outside namespace
 		}
 		c.Links++
@@ -643,25 +643,25 @@ func (e *env) netCounts(t *testing.T) netCounts {
 			}
 		}
 	}
-	rules, err := firewall.New(e.net.Table).Rules()
+	rules, err := firewall.New(e.Net.Table).Rules()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range rules {
 		c.Rules += n
 	}
-	nets, err := e.client.NetworkList(context.Background(), client.NetworkListOptions{})
+	nets, err := e.Client.NetworkList(context.Background(), client.NetworkListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range nets.Items {
-		res, err := e.client.NetworkInspect(context.Background(), n.ID, client.NetworkInspectOptions{})
+		res, err := e.Client.NetworkInspect(context.Background(), n.ID, client.NetworkInspectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Leases += len(res.Network.Containers)
 	}
-	run := filepath.Join(e.dir, "run")
+	run := filepath.Join(e.Dir, "run")
 	if st, err := network.ReadState(filepath.Join(run, "network", "state.json")); err == nil {
 		c.StateEndpoints = len(st.Endpoints)
 	}
@@ -682,7 +682,7 @@ func (e *env) eventuallyCounts(t *testing.T, when string, want netCounts) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s: owned resources %+v, want %+v (links %v)", when, got, want, e.net.Links(t))
+	t.Fatalf("%s: owned resources %+v, want %+v (links %v)", when, got, want, e.Net.Links(t))
 }
 
 // with returns a copy of e whose helpers fail t.
@@ -698,7 +698,7 @@ func (e *env) with(t *testing.T) *env {
 func TestRulesRestoredAfterForeignFlush(t *testing.T) {
 	e := newEnv(t)
 	outside := e.outside(t)
-	bridges := e.net.Links(t) // the default bridge and the outside's
+	bridges := e.Net.Links(t) // the default bridge and the outside's
 	c, err := nftables.New()
 	if err != nil {
 		t.Fatal(err)
@@ -752,17 +752,17 @@ func TestRulesRestoredAfterForeignFlush(t *testing.T) {
 func TestDefaultSubnetChosenAgainAfterClash(t *testing.T) {
 	e := newEnv(t)
 	subnet := e.must(berthCLI, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "bridge")
-	e.killDaemon()
-	if err := bridge.Delete(e.net.Prefix + "0"); err != nil {
+	e.Kill()
+	if err := bridge.Delete(e.Net.Prefix + "0"); err != nil {
 		t.Fatal(err)
 	}
 	p := netip.MustParsePrefix(subnet)
-	other := e.net.Prefix + "o" + randHex(2)
+	other := e.Net.Prefix + "o" + randHex(2)
 	if _, err := bridge.Ensure(other, netip.PrefixFrom(p.Addr().Next().Next(), p.Bits()), 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bridge.Delete(other) })
-	e.startDaemon()
+	e.StartProcess()
 	now := e.must(berthCLI, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "bridge")
 	if now == subnet || netip.MustParsePrefix(now).Overlaps(p) {
 		t.Fatalf("default subnet %s still overlaps the other bridge's %s", now, subnet)
@@ -778,7 +778,7 @@ func (e *env) waitHTTP(k cliKind, c, port string) {
 	e.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if r := e.run(k, "", "exec", c, "wget", "-qO", "/dev/null", "http://127.0.0.1:"+port+"/"); r.code == 0 {
+		if r := e.run(k, "", "exec", c, "wget", "-qO", "/dev/null", "http://127.0.0.1:"+port+"/"); r.Code == 0 {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -807,11 +807,11 @@ func TestSecondDaemonSameNames(t *testing.T) {
 	dir := t.TempDir()
 	exe, _ := os.Executable()
 	for _, flags := range [][]string{
-		{"--bridge-prefix", e.net.Prefix, "--nft-table", e.net.Table + "x"},
-		{"--bridge-prefix", e.net.Prefix + "x", "--nft-table", e.net.Table},
+		{"--bridge-prefix", e.Net.Prefix, "--nft-table", e.Net.Table + "x"},
+		{"--bridge-prefix", e.Net.Prefix + "x", "--nft-table", e.Net.Table},
 	} {
 		args := append([]string{"daemon", "-H", "unix://" + filepath.Join(dir, "s.sock"), "--data-root", filepath.Join(dir, "data"),
-			"--exec-root", filepath.Join(dir, "run"), "--default-runtime", testRuntime(), "--cgroup-parent", e.cgroupParent + "x"}, flags...)
+			"--exec-root", filepath.Join(dir, "run"), "--default-runtime", testRuntime(), "--cgroup-parent", e.CgroupParent + "x"}, flags...)
 		cmd := exec.Command(exe, args...)
 		cmd.Env = append(os.Environ(), mainEnv+"=1")
 		out, err := cmd.CombinedOutput()
@@ -830,20 +830,20 @@ func TestSecondDaemonSameNames(t *testing.T) {
 // of the same prefix that are not the daemon's shape stay.
 func TestStraysRemovedAtStart(t *testing.T) {
 	e := newEnv(t)
-	e.killDaemon()
-	stray := e.net.Prefix + "v" + randHex(4)
-	other := e.net.Prefix + "x" + randHex(2)
+	e.Kill()
+	stray := e.Net.Prefix + "v" + randHex(4)
+	other := e.Net.Prefix + "x" + randHex(2)
 	for _, name := range []string{stray, other} {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: "tp" + randHex(5)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Cleanup(func() { bridge.Delete(stray); bridge.Delete(other) })
-	ns := filepath.Join(e.dir, "run", "netns", randHex(32))
+	ns := filepath.Join(e.Dir, "run", "netns", randHex(32))
 	if err := bridge.NewNetns(ns); err != nil {
 		t.Fatal(err)
 	}
-	e.startDaemon()
+	e.StartProcess()
 	if bridge.Exists(stray) {
 		t.Fatalf("stray veth %s left", stray)
 	}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,51 +20,20 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/berth-project/berth/internal/integration/harness"
 	"github.com/berth-project/berth/internal/testport"
 )
 
-// regProc is a registry process serving on 127.0.0.1.
+// regProc is a registry serving on 127.0.0.1.
 type regProc struct {
 	host string // 127.0.0.1:port
-	cmd  *exec.Cmd
 }
-
-var registryURLRe = regexp.MustCompile(`url=https?://(127\.0\.0\.1:[0-9]+)`)
 
 // startBerthRegistry runs `berth registry serve` (this test binary) on a
 // free port with a fresh root.
 func startBerthRegistry(t *testing.T, args ...string) *regProc {
 	t.Helper()
-	exe, _ := os.Executable()
-	cmd := exec.Command(exe, append([]string{"registry", "serve", "--addr", "127.0.0.1:0", "--root", t.TempDir()}, args...)...)
-	cmd.Env = append(os.Environ(), mainEnv+"=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := registryURLRe.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case host := <-found:
-		return &regProc{host: host, cmd: cmd}
-	case <-time.After(60 * time.Second):
-		t.Fatal("berth registry did not start within 60 s")
-	}
-	return nil
+	return &regProc{host: harness.StartRegistry(t, args...)}
 }
 
 // startDockerRegistry runs Debian's docker-registry (CNCF distribution
@@ -109,7 +76,7 @@ func startDockerRegistry(t *testing.T, htpasswd, certFile, keyFile string) *regP
 		}
 		return err == nil
 	})
-	return &regProc{host: host, cmd: cmd}
+	return &regProc{host: host}
 }
 
 // writeCreds writes an htpasswd file (bcrypt) and a self-signed
@@ -187,12 +154,12 @@ func TestRegistryBerth(t *testing.T) {
 	// run pulls an image it lacks (docker's CLIs do too), unless --pull never.
 	e.must(berthCLI, "rmi", reg.host+"/berth/app:v1")
 	r := e.run(berthCLI, "", "run", "--rm", "--pull", "never", reg.host+"/berth/app:v1", "true")
-	if r.code != 125 || !strings.Contains(r.stderr, "No such image") {
+	if r.Code != 125 || !strings.Contains(r.Stderr, "No such image") {
 		t.Fatalf("run --pull never of a missing image: %s", r)
 	}
 	r = e.run(berthCLI, "", "run", "--rm", "--network", "none", reg.host+"/berth/app:v1", "sh", "-c", "ls /data | wc -l")
-	if r.code != 0 || strings.TrimSpace(r.stdout) != "2" || !strings.Contains(r.stderr, "Unable to find image '"+reg.host+"/berth/app:v1' locally") ||
-		!strings.Contains(r.stderr, "Status: Downloaded newer image for "+reg.host+"/berth/app:v1") {
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "2" || !strings.Contains(r.Stderr, "Unable to find image '"+reg.host+"/berth/app:v1' locally") ||
+		!strings.Contains(r.Stderr, "Status: Downloaded newer image for "+reg.host+"/berth/app:v1") {
 		t.Fatalf("run of a missing image: %s", r)
 	}
 	if _, err := os.Stat(dockerPath); err == nil {
@@ -203,11 +170,11 @@ func TestRegistryBerth(t *testing.T) {
 	}
 	// Errors with Docker's words and exit codes.
 	r = e.run(berthCLI, "", "pull", reg.host+"/berth/nothing:here")
-	if r.code != 1 || !strings.Contains(r.stderr, "manifest for "+reg.host+"/berth/nothing:here not found: manifest unknown: manifest unknown") {
+	if r.Code != 1 || !strings.Contains(r.Stderr, "manifest for "+reg.host+"/berth/nothing:here not found: manifest unknown: manifest unknown") {
 		t.Fatalf("pull of a missing tag: %s", r)
 	}
 	r = e.run(berthCLI, "", "push", reg.host+"/not/local:v1")
-	if r.code != 1 || !strings.Contains(r.stderr, "An image does not exist locally with the tag: "+reg.host+"/not/local") {
+	if r.Code != 1 || !strings.Contains(r.Stderr, "An image does not exist locally with the tag: "+reg.host+"/not/local") {
 		t.Fatalf("push of a missing image: %s", r)
 	}
 
@@ -222,18 +189,18 @@ func TestRegistryBerth(t *testing.T) {
 	secure := startBerthRegistry(t, "--htpasswd", htpasswd)
 	ref := secure.host + "/private/app:v1"
 	e.must(berthCLI, "tag", name, ref)
-	if r := e.run(berthCLI, "", "push", ref); r.code != 1 || !strings.Contains(r.stderr, "unauthorized") {
+	if r := e.run(berthCLI, "", "push", ref); r.Code != 1 || !strings.Contains(r.Stderr, "unauthorized") {
 		t.Fatalf("push without login: %s", r)
 	}
 	r = e.run(berthCLI, "wrong\n", "login", "-u", "alice", "--password-stdin", secure.host)
-	if r.code != 1 || !strings.Contains(r.stderr, "401 Unauthorized") {
+	if r.Code != 1 || !strings.Contains(r.Stderr, "401 Unauthorized") {
 		t.Fatalf("login with a wrong password: %s", r)
 	}
 	r = e.run(berthCLI, "s3cret\n", "login", "-u", "alice", "--password-stdin", secure.host)
-	if r.code != 0 || !strings.Contains(r.stdout, "Login Succeeded") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Login Succeeded") {
 		t.Fatalf("login: %s", r)
 	}
-	cfg, _ := os.ReadFile(filepath.Join(e.dir, ".docker", "config.json"))
+	cfg, _ := os.ReadFile(filepath.Join(e.Dir, ".docker", "config.json"))
 	if !strings.Contains(string(cfg), secure.host) {
 		t.Fatalf("config.json after login: %s", cfg)
 	}
@@ -244,18 +211,18 @@ func TestRegistryBerth(t *testing.T) {
 	if out := e.must(berthCLI, "logout", secure.host); out != "Not logged in to "+secure.host {
 		t.Fatalf("second logout: %q", out)
 	}
-	if r := e.run(berthCLI, "", "pull", ref); r.code != 1 {
+	if r := e.run(berthCLI, "", "pull", ref); r.Code != 1 {
 		t.Fatalf("pull after logout: %s", r)
 	}
 	if _, err := os.Stat(dockerPath); err == nil {
 		// The real docker CLI logs in through berthd's POST /auth, into the
 		// same config.json berth reads.
 		r = e.run(dockerCLI, "wrong\n", "login", "-u", "alice", "--password-stdin", secure.host)
-		if r.code != 1 || !strings.Contains(r.stderr, "401 Unauthorized") {
+		if r.Code != 1 || !strings.Contains(r.Stderr, "401 Unauthorized") {
 			t.Fatalf("docker login with a wrong password: %s", r)
 		}
 		r = e.run(dockerCLI, "s3cret\n", "login", "-u", "alice", "--password-stdin", secure.host)
-		if r.code != 0 || !strings.Contains(r.stdout, "Login Succeeded") {
+		if r.Code != 0 || !strings.Contains(r.Stdout, "Login Succeeded") {
 			t.Fatalf("docker login: %s", r)
 		}
 		e.must(berthCLI, "pull", ref)
@@ -284,10 +251,10 @@ func TestRegistryDockerRegistry(t *testing.T) {
 		reg := startDockerRegistry(t, htpasswd, c, k)
 		ref := reg.host + "/auth/app:v1"
 		e.must(berthCLI, "tag", name, ref)
-		if r := e.run(berthCLI, "", "push", ref); r.code != 1 {
+		if r := e.run(berthCLI, "", "push", ref); r.Code != 1 {
 			t.Fatalf("push to %s without login: %s", reg.host, r)
 		}
-		if r := e.run(berthCLI, secret+"\n", "login", "-u", "bob", "--password-stdin", reg.host); r.code != 0 {
+		if r := e.run(berthCLI, secret+"\n", "login", "-u", "bob", "--password-stdin", reg.host); r.Code != 0 {
 			t.Fatalf("login to docker-registry (tls %v): %s", tls, r)
 		}
 		e.roundTrip(berthCLI, name, ref, 1)

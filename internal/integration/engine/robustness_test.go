@@ -25,7 +25,7 @@ func (e *env) create(cfg *container.Config, hc *container.HostConfig, name strin
 	if cfg.Image == "" {
 		cfg.Image = "busybox"
 	}
-	res, err := e.client.ContainerCreate(context.Background(), client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: name})
+	res, err := e.Client.ContainerCreate(context.Background(), client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: name})
 	if err != nil {
 		e.t.Fatalf("create: %v", err)
 	}
@@ -34,14 +34,14 @@ func (e *env) create(cfg *container.Config, hc *container.HostConfig, name strin
 
 func (e *env) start(id string) {
 	e.t.Helper()
-	if _, err := e.client.ContainerStart(context.Background(), id, client.ContainerStartOptions{}); err != nil {
+	if _, err := e.Client.ContainerStart(context.Background(), id, client.ContainerStartOptions{}); err != nil {
 		e.t.Fatalf("start: %v", err)
 	}
 }
 
 func (e *env) inspect(id string) container.InspectResponse {
 	e.t.Helper()
-	res, err := e.client.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	res, err := e.Client.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
 	if err != nil {
 		e.t.Fatalf("inspect: %v", err)
 	}
@@ -50,7 +50,7 @@ func (e *env) inspect(id string) container.InspectResponse {
 
 func (e *env) waitExit(id string) int64 {
 	e.t.Helper()
-	w := e.client.ContainerWait(context.Background(), id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	w := e.Client.ContainerWait(context.Background(), id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 	select {
 	case r := <-w.Result:
 		return r.StatusCode
@@ -95,8 +95,8 @@ func TestDaemonCrashAndReattach(t *testing.T) {
 	eachRuntime(t, func(t *testing.T, e *env) {
 		id := e.create(&container.Config{Cmd: []string{"sh", "-c", "echo before; while true; do sleep 0.1; done"}}, nil, "survivor")
 		e.start(id)
-		e.killDaemon()
-		e.startDaemon()
+		e.Kill()
+		e.StartProcess()
 		c := e.inspect(id)
 		if !c.State.Running {
 			t.Fatalf("after daemon restart: %+v", c.State)
@@ -122,7 +122,7 @@ func TestShimKilled(t *testing.T) {
 	eachRuntime(t, func(t *testing.T, e *env) {
 		id := e.create(&container.Config{Cmd: []string{"sleep", "1000"}}, nil, "")
 		e.start(id)
-		st, err := shim.ReadState(filepath.Join(e.dataRoot, "containers", id, "state.json"))
+		st, err := shim.ReadState(filepath.Join(e.DataRoot, "containers", id, "state.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,31 +186,31 @@ func TestRemoveLeavesNothing(t *testing.T) {
 				t.Fatalf("cycle %d: exit %d", i, code)
 			}
 		}
-		if _, err := e.client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil {
+		if _, err := e.Client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil {
 			t.Fatalf("cycle %d: rm: %v", i, err)
 		}
-		for _, m := range mountsUnder(e.dir) {
+		for _, m := range mountsUnder(e.Dir) {
 			if strings.Contains(m, id) {
 				t.Fatalf("cycle %d: mount left: %s", i, m)
 			}
 		}
 		for _, ctrl := range controllers {
-			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", ctrl, e.cgroupParent, id)); !os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", ctrl, e.CgroupParent, id)); !os.IsNotExist(err) {
 				t.Fatalf("cycle %d: %s cgroup left (%v)", i, ctrl, err)
 			}
 		}
 		for _, p := range []string{
-			filepath.Join(e.dataRoot, "containers", id),
-			filepath.Join(e.dir, "run", "shim", id+".sock"),
-			filepath.Join(e.dir, "run", "runtime", "berth", id),
-			filepath.Join(e.dir, "run", "runtime", "runc", id),
+			filepath.Join(e.DataRoot, "containers", id),
+			filepath.Join(e.Dir, "run", "shim", id+".sock"),
+			filepath.Join(e.Dir, "run", "runtime", "berth", id),
+			filepath.Join(e.Dir, "run", "runtime", "runc", id),
 		} {
 			if _, err := os.Stat(p); !os.IsNotExist(err) {
 				t.Fatalf("cycle %d: %s left (%v)", i, p, err)
 			}
 		}
 	}
-	list, err := e.client.ContainerList(ctx, client.ContainerListOptions{All: true})
+	list, err := e.Client.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil || len(list.Items) != 0 {
 		t.Fatalf("containers left: %v %v", list.Items, err)
 	}
@@ -218,7 +218,7 @@ func TestRemoveLeavesNothing(t *testing.T) {
 	eventually(t, "no shim of this daemon", func() bool { return len(shimsOf(e)) == 0 })
 	for _, ctrl := range controllers {
 		var procs []string
-		filepath.Walk(filepath.Join("/sys/fs/cgroup", ctrl, e.cgroupParent), func(p string, fi os.FileInfo, err error) error {
+		filepath.Walk(filepath.Join("/sys/fs/cgroup", ctrl, e.CgroupParent), func(p string, fi os.FileInfo, err error) error {
 			if err == nil && fi.Name() == "cgroup.procs" {
 				if b, _ := os.ReadFile(p); len(strings.TrimSpace(string(b))) > 0 {
 					procs = append(procs, p+": "+strings.TrimSpace(string(b)))
@@ -231,8 +231,8 @@ func TestRemoveLeavesNothing(t *testing.T) {
 		}
 	}
 	// Database rows: stop the daemon and read its database.
-	e.stopDaemon()
-	db, err := crec.OpenDB(filepath.Join(e.dataRoot, "berth.db"))
+	e.Stop()
+	db, err := crec.OpenDB(filepath.Join(e.DataRoot, "berth.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func shimsOf(e *env) []int {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
-		if err == nil && strings.HasPrefix(string(b), "berth-shim\x00"+e.dataRoot+"/") {
+		if err == nil && strings.HasPrefix(string(b), "berth-shim\x00"+e.DataRoot+"/") {
 			out = append(out, pid)
 		}
 	}
@@ -277,7 +277,7 @@ func TestConcurrentCLIs(t *testing.T) {
 			if i%2 == 0 {
 				args = []string{"run", "--rm", "busybox", "true"}
 			}
-			if r := e.run(berthCLI, "", args...); r.code != 0 {
+			if r := e.run(berthCLI, "", args...); r.Code != 0 {
 				errs <- r.String()
 			}
 		}(i)
@@ -363,7 +363,7 @@ func TestEvents(t *testing.T) {
 	// daemon after the create. Since (a time before anything of this
 	// fresh daemon happened) makes the daemon replay what came before.
 	since := time.Now().Add(-time.Minute)
-	res := e.client.Events(ctx, client.EventsListOptions{Filters: f, Since: fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())})
+	res := e.Client.Events(ctx, client.EventsListOptions{Filters: f, Since: fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())})
 	id := e.create(&container.Config{Cmd: []string{"sh", "-c", "exit 3"}}, nil, "evented")
 	e.start(id)
 	e.waitExit(id)
@@ -426,15 +426,15 @@ func TestRestartAlwaysAfterShimLoss(t *testing.T) {
 			&container.HostConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyAlways}}, "")
 		e.start(id)
 		oldPid := e.inspect(id).State.Pid
-		st, err := shim.ReadState(filepath.Join(e.dataRoot, "containers", id, "state.json"))
+		st, err := shim.ReadState(filepath.Join(e.DataRoot, "containers", id, "state.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.killDaemon()
+		e.Kill()
 		if err := syscall.Kill(st.ShimPid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		e.startDaemon()
+		e.StartProcess()
 		eventually(t, "restarted container", func() bool {
 			c := e.inspect(id)
 			return c.State.Running && c.State.Pid != oldPid

@@ -35,7 +35,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 	name := func(s string) string { return s + "-" + string(k) }
 
 	t.Run("exit code", func(t *testing.T) {
-		if r := e.run(k, "", "run", "--rm", "busybox", "sh", "-c", "exit 3"); r.code != 3 {
+		if r := e.run(k, "", "run", "--rm", "busybox", "sh", "-c", "exit 3"); r.Code != 3 {
 			t.Fatalf("want exit 3: %s", r)
 		}
 	})
@@ -52,21 +52,21 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 	})
 	t.Run("stdin piping", func(t *testing.T) {
 		r := e.run(k, "line one\nline two\n", "run", "-i", "--rm", "busybox", "sh", "-c", "wc -l; exit 4")
-		if r.code != 4 || strings.TrimSpace(r.stdout) != "2" {
+		if r.Code != 4 || strings.TrimSpace(r.Stdout) != "2" {
 			t.Fatalf("got %s", r)
 		}
 	})
 	t.Run("start errors", func(t *testing.T) {
-		if r := e.run(k, "", "run", "--rm", "busybox", "no-such-command"); r.code != 127 {
+		if r := e.run(k, "", "run", "--rm", "busybox", "no-such-command"); r.Code != 127 {
 			t.Fatalf("missing command: want 127: %s", r)
 		}
-		if r := e.run(k, "", "run", "--rm", "--entrypoint", "/etc/passwd", "busybox"); r.code != 126 {
+		if r := e.run(k, "", "run", "--rm", "--entrypoint", "/etc/passwd", "busybox"); r.Code != 126 {
 			t.Fatalf("not executable: want 126: %s", r)
 		}
-		if r := e.run(k, "", "run", "--rm", "no-such-image:v1"); r.code != 125 {
+		if r := e.run(k, "", "run", "--rm", "no-such-image:v1"); r.Code != 125 {
 			t.Fatalf("missing image: want 125: %s", r)
 		}
-		if r := e.run(k, "", "run", "--no-such-flag", "busybox"); r.code != 125 {
+		if r := e.run(k, "", "run", "--no-such-flag", "busybox"); r.Code != 125 {
 			t.Fatalf("bad flag: want 125: %s", r)
 		}
 	})
@@ -75,16 +75,16 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 			t.Skip("no script(1)")
 		}
 		r := e.runTTY(k, "", "run", "--rm", "-t", "busybox", "sh", "-c", "tty; echo $TERM; stty size; exit 5")
-		if r.code != 5 || !strings.Contains(r.stdout, "/dev/pts/0") || !strings.Contains(r.stdout, "xterm") {
+		if r.Code != 5 || !strings.Contains(r.Stdout, "/dev/pts/0") || !strings.Contains(r.Stdout, "xterm") {
 			t.Fatalf("run -t: %s", r)
 		}
-		if !strings.Contains(r.stdout, "33 111") {
+		if !strings.Contains(r.Stdout, "33 111") {
 			t.Fatalf("run -t: console size is not the client's 33x111: %s", r)
 		}
 		n := name("tty")
 		e.must(k, "run", "-d", "--name", n, "busybox", "sleep", "100")
 		r = e.runTTY(k, "", "exec", "-t", n, "sh", "-c", "tty; exit 2")
-		if r.code != 2 || !strings.Contains(r.stdout, "/dev/pts/") {
+		if r.Code != 2 || !strings.Contains(r.Stdout, "/dev/pts/") {
 			t.Fatalf("exec -t: %s", r)
 		}
 		e.must(k, "rm", "-f", n)
@@ -101,14 +101,14 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		if out := e.must(k, "exec", n, "sh", "-c", "echo in-exec"); out != "in-exec" {
 			t.Fatalf("exec: %q", out)
 		}
-		if r := e.run(k, "", "exec", n, "sh", "-c", "exit 6"); r.code != 6 {
+		if r := e.run(k, "", "exec", n, "sh", "-c", "exit 6"); r.Code != 6 {
 			t.Fatalf("exec exit: %s", r)
 		}
-		if r := e.run(k, "from stdin\n", "exec", "-i", n, "cat"); strings.TrimSpace(r.stdout) != "from stdin" {
+		if r := e.run(k, "from stdin\n", "exec", "-i", n, "cat"); strings.TrimSpace(r.Stdout) != "from stdin" {
 			t.Fatalf("exec -i: %s", r)
 		}
 		e.must(k, "exec", "-d", n, "touch", "/tmp/detached")
-		eventually(t, "detached exec", func() bool { return e.run(k, "", "exec", n, "test", "-f", "/tmp/detached").code == 0 })
+		eventually(t, "detached exec", func() bool { return e.run(k, "", "exec", n, "test", "-f", "/tmp/detached").Code == 0 })
 		eventually(t, "log line", func() bool { return strings.Contains(e.must(k, "logs", n), "started") })
 		e.must(k, "pause", n)
 		if out := e.must(k, "inspect", "--format", "{{.State.Status}} {{.State.Paused}}", n); out != "paused true" {
@@ -130,7 +130,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 			t.Fatalf("after kill: %q", out)
 		}
 		e.must(k, "rm", n+"-renamed")
-		if r := e.run(k, "", "inspect", n+"-renamed"); r.code == 0 {
+		if r := e.run(k, "", "inspect", n+"-renamed"); r.Code == 0 {
 			t.Fatal("inspect after rm succeeded")
 		}
 	})
@@ -138,7 +138,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		n := name("logs")
 		e.must(k, "run", "--name", n, "busybox", "sh", "-c", "echo to-out; echo to-err >&2")
 		r := e.run(k, "", "logs", n)
-		if r.stdout != "to-out\n" || r.stderr != "to-err\n" {
+		if r.Stdout != "to-out\n" || r.Stderr != "to-err\n" {
 			t.Fatalf("logs: %s", r)
 		}
 		if out := e.must(k, "logs", "--tail", "1", n); out != "" && out != "to-out" {
@@ -170,10 +170,10 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		if b, _ := os.ReadFile(filepath.Join(dir, "x")); string(b) != "written\n" {
 			t.Fatalf("bind write: %q", b)
 		}
-		if r := e.run(k, "", "run", "--rm", "-v", dir+":/b:ro", "busybox", "touch", "/b/y"); r.code == 0 {
+		if r := e.run(k, "", "run", "--rm", "-v", dir+":/b:ro", "busybox", "touch", "/b/y"); r.Code == 0 {
 			t.Fatal("write to a read-only bind succeeded")
 		}
-		if r := e.run(k, "", "run", "--rm", "--mount", "type=bind,source="+dir+",target=/m,readonly", "busybox", "cat", "/m/x"); r.stdout != "written\n" {
+		if r := e.run(k, "", "run", "--rm", "--mount", "type=bind,source="+dir+",target=/m,readonly", "busybox", "cat", "/m/x"); r.Stdout != "written\n" {
 			t.Fatalf("--mount bind: %s", r)
 		}
 	})
@@ -184,7 +184,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		if out := e.must(k, "exec", n, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max"); out != "100663296\n30" {
 			t.Fatalf("after update: %q", out)
 		}
-		eventually(t, "shared file", func() bool { return e.run(k, "", "exec", n, "test", "-f", "/shared/f").code == 0 })
+		eventually(t, "shared file", func() bool { return e.run(k, "", "exec", n, "test", "-f", "/shared/f").Code == 0 })
 		if out := e.must(k, "run", "--rm", "--volumes-from", n+":ro", "busybox", "cat", "/shared/f"); out != "shared" {
 			t.Fatalf("volumes-from: %q", out)
 		}
@@ -229,7 +229,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		e.must(k, "rm", n)
 	})
 	t.Run("read-only and tmpfs", func(t *testing.T) {
-		if r := e.run(k, "", "run", "--rm", "--read-only", "busybox", "touch", "/x"); r.code == 0 {
+		if r := e.run(k, "", "run", "--rm", "--read-only", "busybox", "touch", "/x"); r.Code == 0 {
 			t.Fatal("write to a read-only rootfs succeeded")
 		}
 		if out := e.must(k, "run", "--rm", "--read-only", "--tmpfs", "/scratch", "busybox", "sh", "-c", "touch /scratch/x && echo ok"); out != "ok" {
@@ -252,7 +252,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		// The sleeps outlive the loop however slow the machine (they die
 		// with the container's pid 1 when the shell exits).
 		r := e.run(k, "", "run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 600 & done")
-		if !strings.Contains(r.stderr+r.stdout, "can't fork") {
+		if !strings.Contains(r.Stderr+r.Stdout, "can't fork") {
 			t.Fatalf("pids limit not enforced: %s", r)
 		}
 	})
@@ -261,7 +261,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		if !strings.HasPrefix(out, "/sbin/docker-init -- sh -c") || strings.HasSuffix(out, "\n1") {
 			t.Fatalf("pid 1 and the command's pid: %q", out)
 		}
-		if r := e.run(k, "", "run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"); r.code != 7 {
+		if r := e.run(k, "", "run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"); r.Code != 7 {
 			t.Fatalf("exit status through berth-init: %s", r)
 		}
 		// sleep as pid 1 would ignore SIGTERM and be killed (137) at the
@@ -292,7 +292,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		if out := e.must(k, "logs", "--since", "2100-01-01T00:00:00Z", n); out != "" {
 			t.Fatalf("logs --since the future: %q", out)
 		}
-		if r := e.run(k, "", "logs", "-t", "--tail", "1", n); !strings.HasSuffix(strings.TrimSpace(r.stdout), "Z line-400") {
+		if r := e.run(k, "", "logs", "-t", "--tail", "1", n); !strings.HasSuffix(strings.TrimSpace(r.Stdout), "Z line-400") {
 			t.Fatalf("logs -t: %s", r)
 		}
 		e.must(k, "rm", n)
@@ -305,13 +305,13 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		e.must(k, "rm", z)
 		f := name("localf")
 		e.must(k, "run", "-d", "--name", f, "--log-driver", "local", "busybox", "sh", "-c", "for i in 1 2 3; do echo n$i; echo e$i >&2; sleep 0.2; done")
-		if r := e.run(k, "", "logs", "-f", f); r.code != 0 || r.stdout != "n1\nn2\nn3\n" || r.stderr != "e1\ne2\ne3\n" {
+		if r := e.run(k, "", "logs", "-f", f); r.Code != 0 || r.Stdout != "n1\nn2\nn3\n" || r.Stderr != "e1\ne2\ne3\n" {
 			t.Fatalf("logs -f of the local driver: %s", r)
 		}
 		e.must(k, "rm", f)
 		none := name("none")
 		e.must(k, "run", "--name", none, "--log-driver", "none", "busybox", "echo", "unlogged")
-		if r := e.run(k, "", "logs", none); r.code == 0 || !strings.Contains(r.stderr, "configured logging driver does not support reading") {
+		if r := e.run(k, "", "logs", none); r.Code == 0 || !strings.Contains(r.Stderr, "configured logging driver does not support reading") {
 			t.Fatalf("logs with driver none: %s", r)
 		}
 		e.must(k, "rm", none)
@@ -319,7 +319,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 	t.Run("bad input", func(t *testing.T) {
 		before := e.must(k, "ps", "-aq")
 		dirs := func() int {
-			entries, _ := os.ReadDir(filepath.Join(e.dataRoot, "containers"))
+			entries, _ := os.ReadDir(filepath.Join(e.DataRoot, "containers"))
 			return len(entries)
 		}
 		dirsBefore := dirs()
@@ -346,7 +346,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 			{[]string{"run", "--runtime", "no-such-runtime", "busybox", "true"}, "unknown runtime"},
 		} {
 			r := e.run(k, "", c.args...)
-			if r.code != 125 || !strings.Contains(r.stderr, c.want) {
+			if r.Code != 125 || !strings.Contains(r.Stderr, c.want) {
 				t.Errorf("%q: want exit 125 and %q: %s", c.args, c.want, r)
 			}
 		}
@@ -358,7 +358,7 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 		}
 		defer l.Close()
 		_, hp, _ := net.SplitHostPort(l.Addr().String())
-		if r := e.run(k, "", "run", "--rm", "-p", hp+":80", "busybox", "true"); r.code != 125 || !strings.Contains(r.stderr, hp) {
+		if r := e.run(k, "", "run", "--rm", "-p", hp+":80", "busybox", "true"); r.Code != 125 || !strings.Contains(r.Stderr, hp) {
 			t.Errorf("port in use: want exit 125 naming port %s: %s", hp, r)
 		}
 		e.must(k, "rm", taken)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,11 +33,12 @@ import (
 	"github.com/berth-project/berth/internal/shim"
 )
 
-// Paths of peers on this machine.
-const (
-	DockerCLI = "/usr/local/bin/docker" // docker 28 (legacy builder with DOCKER_BUILDKIT=0)
-	mainEnv   = "BERTH_TEST_MAIN"
-)
+// DockerCLI is the docker CLI used against test daemons: docker 28
+// (legacy builder with DOCKER_BUILDKIT=0).
+const DockerCLI = "/usr/local/bin/docker"
+
+// MainEnv set to 1 makes a test binary using Main act as berth.
+const MainEnv = "BERTH_TEST_MAIN"
 
 // Main is TestMain of a package using the harness: it dispatches the
 // berth entry points when the harness runs the test binary as berth.
@@ -45,7 +47,7 @@ func Main(m *testing.M) {
 		runtime.Init()
 		return
 	}
-	if os.Getenv(mainEnv) == "1" && len(os.Args) > 1 {
+	if os.Getenv(MainEnv) == "1" && len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "runtime":
 			os.Exit(runtimecli.Main(os.Args[2:]))
@@ -87,6 +89,8 @@ type Daemon struct {
 	DataRoot     string
 	ExecRoot     string
 	CgroupParent string
+	// Runtime is the daemon's default OCI runtime.
+	Runtime string
 	// Net are the daemon's own link prefix, nftables table and pool.
 	Net    NetSettings
 	cmd    *exec.Cmd
@@ -94,9 +98,17 @@ type Daemon struct {
 	Client *client.Client
 }
 
-// Start starts a daemon and registers its teardown: the daemon stopped,
-// mounts under its directory unmounted, its cgroups and files removed.
+// Start starts a daemon on berth's own runtime (see StartRuntime).
 func Start(t testing.TB) *Daemon {
+	t.Helper()
+	return StartRuntime(t, "berth")
+}
+
+// StartRuntime starts a daemon whose default OCI runtime is rt and
+// registers its teardown: its containers, networks and volumes removed,
+// the daemon stopped, what it made on the host removed, mounts under its
+// directory unmounted, its cgroups and files removed.
+func StartRuntime(t testing.TB, rt string) *Daemon {
 	t.Helper()
 	RequireRoot(t)
 	dir, err := os.MkdirTemp("", "bh")
@@ -104,7 +116,7 @@ func Start(t testing.TB) *Daemon {
 		t.Fatal(err)
 	}
 	d := &Daemon{t: t, Dir: dir, Sock: filepath.Join(dir, "s.sock"), DataRoot: filepath.Join(dir, "data"),
-		ExecRoot: filepath.Join(dir, "run"), CgroupParent: "/berth-test-" + RandHex(4), Net: NewNetSettings(t)}
+		ExecRoot: filepath.Join(dir, "run"), CgroupParent: "/berth-test-" + RandHex(4), Runtime: rt, Net: NewNetSettings(t)}
 	t.Cleanup(d.teardown)
 	d.StartProcess()
 	c, err := client.New(client.WithHost("unix://"+d.Sock), client.WithAPIVersionNegotiation())
@@ -128,9 +140,9 @@ func (d *Daemon) StartProcess() {
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe, "daemon", "-H", "unix://"+d.Sock, "--data-root", d.DataRoot,
-		"--exec-root", d.ExecRoot, "--default-runtime", "berth", "--cgroup-parent", d.CgroupParent)
+		"--exec-root", d.ExecRoot, "--default-runtime", d.Runtime, "--cgroup-parent", d.CgroupParent)
 	cmd.Args = append(cmd.Args, d.Net.Flags()...)
-	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	cmd.Env = append(os.Environ(), MainEnv+"=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -191,9 +203,25 @@ func (d *Daemon) teardown() {
 	if d.Client != nil && d.cmd != nil {
 		if list, err := d.Client.ContainerList(ctx, client.ContainerListOptions{All: true}); err == nil {
 			for _, c := range list.Items {
-				d.Client.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+				if _, err := d.Client.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+					d.t.Errorf("teardown: rm %s: %v", c.ID[:12], err)
+				}
 			}
 		}
+		if nets, err := d.Client.NetworkList(ctx, client.NetworkListOptions{}); err == nil {
+			for _, n := range nets.Items {
+				if n.Name != "bridge" && n.Name != "host" && n.Name != "none" {
+					d.Client.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+				}
+			}
+		}
+		if vols, err := d.Client.VolumeList(ctx, client.VolumeListOptions{}); err == nil {
+			for _, v := range vols.Items {
+				d.Client.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
+			}
+		}
+	}
+	if d.Client != nil {
 		d.Client.Close()
 	}
 	d.Stop()
@@ -263,27 +291,48 @@ func (r Result) String() string {
 	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 }
 
+// BerthCmd is the berth CLI (this test binary) with args, talking to the
+// daemon; registry credentials live in the daemon's own DOCKER_CONFIG
+// (the one the docker CLI uses too), never the user's.
+func (d *Daemon) BerthCmd(args ...string) *exec.Cmd {
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), MainEnv+"=1", "BERTH_HOST=unix://"+d.Sock, "BERTH_NO_AUTOSTART=1",
+		"DOCKER_CONFIG="+filepath.Join(d.Dir, ".docker"))
+	return cmd
+}
+
+// DockerCmd is the docker CLI with args, talking to the daemon.
+func (d *Daemon) DockerCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(DockerCLI, args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.Sock, "HOME="+d.Dir)
+	return cmd
+}
+
 // Berth runs the berth CLI against the daemon, in dir ("" for the test's).
 func (d *Daemon) Berth(dir, stdin string, env []string, args ...string) Result {
 	d.t.Helper()
-	exe, _ := os.Executable()
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(append(os.Environ(), mainEnv+"=1", "BERTH_HOST=unix://"+d.Sock, "BERTH_NO_AUTOSTART=1"), env...)
-	return d.exec(cmd, dir, stdin)
+	cmd := d.BerthCmd(args...)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Dir = dir
+	return Run(d.t, cmd, stdin)
 }
 
 // Docker runs the docker CLI against the daemon.
 func (d *Daemon) Docker(dir, stdin string, env []string, args ...string) Result {
 	d.t.Helper()
-	cmd := exec.Command(DockerCLI, args...)
-	cmd.Env = append(append(os.Environ(), "DOCKER_HOST=unix://"+d.Sock, "HOME="+d.Dir), env...)
-	return d.exec(cmd, dir, stdin)
+	cmd := d.DockerCmd(args...)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Dir = dir
+	return Run(d.t, cmd, stdin)
 }
 
-func (d *Daemon) exec(cmd *exec.Cmd, dir, stdin string) Result {
-	d.t.Helper()
+// Run runs cmd with stdin and returns its outcome; it fails the test
+// only when cmd cannot run at all.
+func Run(t testing.TB, cmd *exec.Cmd, stdin string) Result {
+	t.Helper()
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr, cmd.Dir = &out, &errb, dir
+	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
@@ -292,11 +341,36 @@ func (d *Daemon) exec(cmd *exec.Cmd, dir, stdin string) Result {
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)
 		if !ok {
-			d.t.Fatalf("%v: %v", cmd.Args, err)
+			t.Fatalf("%v: %v", cmd.Args, err)
 		}
 		code = ee.ExitCode()
 	}
 	return Result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+}
+
+// RunTTY runs cmd under script(1), so that it has a terminal of 33 rows
+// and 111 columns; stdout and stderr both go to Result.Stdout.
+func RunTTY(t testing.TB, cmd *exec.Cmd, stdin string) Result {
+	t.Helper()
+	// script's terminal starts with no size: give it one the program
+	// must see.
+	line := "stty rows 33 cols 111; " + cmd.Path
+	for _, a := range cmd.Args[1:] {
+		line += " '" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	sc := exec.Command("script", "-qec", line, "/dev/null")
+	sc.Env, sc.Dir = cmd.Env, cmd.Dir
+	var out bytes.Buffer
+	sc.Stdout, sc.Stderr = &out, &out
+	sc.Stdin = strings.NewReader(stdin)
+	err := sc.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	return Result{Stdout: out.String(), Code: code}
 }
 
 // Must runs berth and fails the test unless it exits 0; it returns stdout.
@@ -320,4 +394,43 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+var registryURLRe = regexp.MustCompile(`url=https?://(127\.0\.0\.1:[0-9]+)`)
+
+// StartRegistry runs `berth registry serve` (this test binary) with args
+// on a free loopback port and a fresh root, killed when the test ends; it
+// returns the registry's host:port.
+func StartRegistry(t testing.TB, args ...string) string {
+	t.Helper()
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe, append([]string{"registry", "serve", "--addr", "127.0.0.1:0", "--root", t.TempDir()}, args...)...)
+	cmd.Env = append(os.Environ(), MainEnv+"=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := registryURLRe.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case host := <-found:
+		return host
+	case <-time.After(60 * time.Second):
+		t.Fatal("berth registry did not start within 60 s")
+	}
+	return ""
 }
