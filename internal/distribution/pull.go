@@ -16,10 +16,10 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/archive"
 	"github.com/berth-project/berth/internal/content"
+	"github.com/berth-project/berth/internal/durable"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/image/platform"
@@ -83,11 +83,11 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, sn snapshot.Snaps
 	defer lease.Release()
 	// Blobs and snapshots are made durable by one flush at the end, not
 	// one fsync each (the batches keep a crash from leaving bad content).
-	dur, ctx, err := beginDurability(ctx, cs, sn)
+	dur, ctx, err := durable.Begin(ctx, cs, sn)
 	if err != nil {
 		return PullResult{}, err
 	}
-	defer dur.flush()
+	defer dur.Flush()
 
 	p := &puller{c: c, repo: repo, cs: cs, sn: sn, progress: opts.Progress, matcher: matcher, explicitPlatform: opts.Platform != nil}
 	// The record: repo:tag, or repo@digest for a pull by digest (a tag
@@ -119,7 +119,7 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, sn snapshot.Snaps
 		return PullResult{}, err
 	}
 
-	if err := dur.flush(); err != nil {
+	if err := dur.Flush(); err != nil {
 		return PullResult{}, err
 	}
 	res := PullResult{Name: name, Digest: top.Digest, ID: id, Downloaded: p.downloaded}
@@ -963,58 +963,4 @@ func unpackLayer(ctx context.Context, sn snapshot.Snapshotter, r io.Reader, diff
 	}
 	committed = true
 	return nil
-}
-
-// durability holds the content and snapshot batches of a pull.
-type durability struct {
-	content *content.Batch
-	snap    snapshot.Batch
-	done    bool
-	err     error
-}
-
-func beginDurability(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter) (*durability, context.Context, error) {
-	cb, err := cs.BeginBatch()
-	if err != nil {
-		return nil, ctx, err
-	}
-	d := &durability{content: cb}
-	ctx, d.snap, err = snapshot.BeginBatch(content.WithBatch(ctx, cb), sn)
-	if err != nil {
-		cb.Sync()
-		return nil, ctx, err
-	}
-	return d, ctx, nil
-}
-
-// flush flushes the filesystems of the content store and of the snapshots
-// (once when they are one) and ends the batches; later calls return the
-// first call's result.
-func (d *durability) flush() error {
-	if d.done {
-		return d.err
-	}
-	d.done = true
-	var err error
-	flushed := map[uint64]bool{}
-	for _, r := range []string{d.content.Root(), d.snap.Root()} {
-		if r == "" {
-			continue
-		}
-		var st unix.Stat_t
-		if serr := unix.Stat(r, &st); serr == nil {
-			if flushed[st.Dev] {
-				continue
-			}
-			flushed[st.Dev] = true
-		}
-		err = errors.Join(err, content.Syncfs(r))
-	}
-	if err != nil {
-		// Not durable: the batches stay open, so that a restart checks them.
-		d.err = fmt.Errorf("flush: %w", err)
-		return d.err
-	}
-	d.err = errors.Join(d.snap.Finish(), d.content.Finish())
-	return d.err
 }

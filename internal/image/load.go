@@ -11,11 +11,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-project/berth/internal/archive"
-	"github.com/berth-project/berth/internal/content"
-	"github.com/berth-project/berth/internal/image/reference"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-project/berth/internal/archive"
+	"github.com/berth-project/berth/internal/content"
+	"github.com/berth-project/berth/internal/durable"
+	"github.com/berth-project/berth/internal/image/reference"
 )
 
 // Annotations naming images in an OCI layout.
@@ -78,12 +80,11 @@ func (s *Store) Load(ctx context.Context, r io.Reader, opts ...LoadOption) ([]Lo
 	defer lease.Release()
 	// Blobs and layers are written unsynced and flushed once, before the
 	// records are written (see content.Batch and snapshot.Batch).
-	d, err := s.beginDurability(ctx, o.sn)
+	d, ctx, err := durable.Begin(ctx, s.cs, o.sn)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	defer d.end()
-	ctx = d.ctx
+	defer d.Flush() // what a failed load wrote, so that its batches end
 	l := &loader{s: s, files: map[string]archiveFile{}, links: map[string]string{}, meta: map[string][]byte{}}
 	l.early = newEarlyUnpacker(ctx, s.cs, o.sn)
 	defer l.early.close()
@@ -112,7 +113,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader, opts ...LoadOption) ([]Lo
 			return nil, fmt.Errorf("load: %w", err)
 		}
 	}
-	if err := d.flush(); err != nil {
+	if err := d.Flush(); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	return s.storeLoaded(ctx, loaded, time.Time{})

@@ -15,10 +15,10 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/build"
 	"github.com/berth-project/berth/internal/content"
+	"github.com/berth-project/berth/internal/durable"
 	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/image/reference"
@@ -34,10 +34,8 @@ type session struct {
 	svc     *Service
 	sn      snapshot.Snapshotter
 	cs      *content.Store
-	cbatch  *content.Batch // blobs of this build, synced at its end
-	sbatch  snapshot.Batch // layer snapshots of this build, synced at its end
-	flushed bool
-	wrote   atomic.Bool // some layer or blob was written (a flush is due)
+	batch   *durable.Batch // blobs and layer snapshots of this build, flushed at its end
+	wrote   atomic.Bool    // some layer or blob was written (a flush is due)
 	store   *image.Store
 	opts    build.Options
 	ctxFS   *contextFS
@@ -71,18 +69,12 @@ func (svc *Service) newSession(ctx context.Context, opts build.Options, req Requ
 		return ctx, nil, fmt.Errorf("build: %w", err)
 	}
 	cs := svc.cfg.Store.Content()
-	cb, err := cs.BeginBatch()
+	batch, ctx, err := durable.Begin(ctx, cs, svc.cfg.Snapshotter)
 	if err != nil {
 		os.RemoveAll(work)
 		return ctx, nil, err
 	}
-	ctx, sb, err := snapshot.BeginBatch(content.WithBatch(ctx, cb), svc.cfg.Snapshotter)
-	if err != nil {
-		cb.Sync()
-		os.RemoveAll(work)
-		return ctx, nil, err
-	}
-	return ctx, &session{svc: svc, sn: svc.cfg.Snapshotter, cs: cs, cbatch: cb, sbatch: sb,
+	return ctx, &session{svc: svc, sn: svc.cfg.Snapshotter, cs: cs, batch: batch,
 		store: svc.cfg.Store, opts: opts, secrets: req.Secrets, work: work, out: opts.Out,
 		pull: req.Pull, registryConfig: req.RegistryConfig, records: map[digest.Digest]pendingRecord{}}, nil
 }
@@ -102,32 +94,11 @@ func (s *session) close() {
 // flush makes the batches durable with one syncfs per filesystem and
 // finishes them.
 func (s *session) flush() error {
-	if s.flushed {
-		return nil
-	}
-	s.flushed = true
 	if !s.wrote.Load() {
 		// Nothing new (a rebuild from the cache): no flush needed.
-		return errors.Join(s.sbatch.Finish(), s.cbatch.Finish())
+		return s.batch.End()
 	}
-	roots := []string{s.cs.Root()}
-	if r := s.sbatch.Root(); r != "" {
-		roots = append(roots, r)
-	}
-	seen := map[uint64]bool{}
-	for _, r := range roots {
-		var st unix.Stat_t
-		if err := unix.Stat(r, &st); err == nil {
-			if seen[st.Dev] {
-				continue
-			}
-			seen[st.Dev] = true
-		}
-		if err := content.Syncfs(r); err != nil {
-			return err
-		}
-	}
-	return errors.Join(s.sbatch.Finish(), s.cbatch.Finish())
+	return s.batch.Flush()
 }
 
 // publish makes what the build made durable (flush) and then writes its
