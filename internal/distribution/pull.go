@@ -434,7 +434,9 @@ func (p *puller) unpackAll(ctx context.Context, jobs []*layerJob) error {
 		if j.dl != nil {
 			verified = func() error { return j.dl.wait(ctx) }
 		}
-		err = unpackLayer(ctx, p.sn, pr, j.diffID, j.chain, parent, verified)
+		err = image.UnpackLayer(ctx, p.sn, j.chain, parent, j.diffID, func(dir string, overlay bool, parents []string) error {
+			return applyLayer(ctx, dir, overlay, parents, pr, j.diffID, verified)
+		})
 		src.Close()
 		if err != nil {
 			return fmt.Errorf("layer %s: %w", j.desc.Digest, err)
@@ -572,62 +574,32 @@ func (p *puller) applyAlone(ctx context.Context, j *layerJob) (string, []string,
 	}
 	defer src.Close()
 	key := "extract-" + content.RandomID() + "-" + j.chain
-	if _, err := p.sn.Prepare(ctx, key, "", nil); err != nil {
-		return "", nil, fmt.Errorf("prepare: %w", err)
-	}
-	dir, _, err := p.sn.UpperDir(ctx, key)
-	if err != nil {
-		p.sn.Remove(context.WithoutCancel(ctx), key)
-		return "", nil, err
-	}
 	dec, err := archive.Decompress(src)
 	if err != nil {
-		p.sn.Remove(context.WithoutCancel(ctx), key)
 		return "", nil, err
 	}
-	var implicit []string
+	defer dec.Close()
 	// An uncompressed layer's blob digest (verified by the download) is its
 	// diff ID: no second hash.
 	noDigest := j.desc.Digest == j.diffID
-	_, got, err := archive.Apply(ctx, dir, dec, archive.ApplyOptions{Overlay: true, ImplicitDirs: &implicit, NoDigest: noDigest})
-	dec.Close()
-	if err == nil && !noDigest && got != j.diffID {
-		err = errdefs.InvalidArgumentf("layer has diff ID %s, its config says %s", got, j.diffID)
-	}
+	implicit, got, err := image.ApplyAlone(ctx, p.sn, key, dec, noDigest)
 	if err != nil {
-		p.sn.Remove(context.WithoutCancel(ctx), key)
 		return "", nil, err
+	}
+	if !noDigest && got != j.diffID {
+		p.sn.Remove(context.WithoutCancel(ctx), key)
+		return "", nil, errdefs.InvalidArgumentf("layer has diff ID %s, its config says %s", got, j.diffID)
 	}
 	return key, implicit, nil
 }
 
 // commitLayer puts an unpacked layer on its parent and commits it.
 func (p *puller) commitLayer(ctx context.Context, a *applied, j *layerJob, parent string) error {
-	if parent != "" {
-		if err := snapshot.Reparent(ctx, p.sn, a.key, parent); err != nil {
-			return err
-		}
-		dir, _, err := p.sn.UpperDir(ctx, a.key)
-		if err != nil {
-			return err
-		}
-		lowers, err := snapshot.LowerDirs(ctx, p.sn, a.key)
-		if err != nil {
-			return err
-		}
-		if err := archive.FixImplicitDirs(dir, a.implicit, lowers); err != nil {
-			return err
-		}
+	committed, err := image.CommitOn(ctx, p.sn, a.key, parent, j.chain, a.implicit, j.diffID)
+	if committed {
+		a.key = "" // else a concurrent pull committed it: ours is removed at the end
 	}
-	err := p.sn.Commit(ctx, j.chain, a.key, map[string]string{image.LabelSnapshotDiffID: j.diffID.String()})
-	if errors.Is(err, snapshot.ErrAlreadyExists) {
-		return nil // a concurrent pull committed it: ours is removed at the end
-	}
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	a.key = ""
-	return nil
+	return err
 }
 
 // download is the transfer of one blob into the store. Readers follow the
@@ -913,30 +885,10 @@ func retryable(err error) bool {
 	return true // network errors, unexpected EOF
 }
 
-// unpackLayer applies a layer stream into a new snapshot chain on parent,
-// checks its diff ID, waits for verified (the blob's digest check, if it
-// is still downloading) and commits.
-func unpackLayer(ctx context.Context, sn snapshot.Snapshotter, r io.Reader, diffID digest.Digest, chain, parent string, verified func() error) error {
-	key := "extract-" + content.RandomID() + "-" + chain
-	if _, err := sn.Prepare(ctx, key, parent, nil); err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			sn.Remove(context.WithoutCancel(ctx), key)
-		}
-	}()
-	dir, overlay, err := sn.UpperDir(ctx, key)
-	if err != nil {
-		return err
-	}
-	var parents []string
-	if overlay {
-		if parents, err = snapshot.LowerDirs(ctx, sn, key); err != nil {
-			return err
-		}
-	}
+// applyLayer applies a layer stream into dir, checks its diff ID and
+// waits for verified (the blob's digest check, if it is still
+// downloading).
+func applyLayer(ctx context.Context, dir string, overlay bool, parents []string, r io.Reader, diffID digest.Digest, verified func() error) error {
 	dec, err := archive.Decompress(r)
 	if err != nil {
 		return err
@@ -950,17 +902,7 @@ func unpackLayer(ctx context.Context, sn snapshot.Snapshotter, r io.Reader, diff
 		return errdefs.InvalidArgumentf("layer has diff ID %s, its config says %s", got, diffID)
 	}
 	if verified != nil {
-		if err := verified(); err != nil {
-			return err
-		}
+		return verified()
 	}
-	err = sn.Commit(ctx, chain, key, map[string]string{image.LabelSnapshotDiffID: diffID.String()})
-	if errors.Is(err, snapshot.ErrAlreadyExists) {
-		return nil // a concurrent unpack won; the deferred Remove drops ours
-	}
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	committed = true
 	return nil
 }

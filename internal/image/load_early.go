@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 	"sync"
 
@@ -109,24 +108,12 @@ func (u *earlyUnpacker) unpack(l *earlyLayer) error {
 		return errNotLayer // a config, manifest or anything else
 	}
 	key := "extract-" + content.RandomID() + "-early-" + l.blob.Encoded()[:12]
-	if _, err := u.sn.Prepare(u.ctx, key, "", nil); err != nil {
-		return err
-	}
-	dir, overlay, err := u.sn.UpperDir(u.ctx, key)
-	if err == nil && !overlay {
-		err = fmt.Errorf("snapshotter is not overlay")
-	}
-	var d digest.Digest
-	if err == nil {
-		// An uncompressed blob's digest, verified as it was stored, is its diff ID.
-		_, d, err = archive.Apply(u.ctx, dir, br, archive.ApplyOptions{
-			Overlay: true, ImplicitDirs: &l.implicit, NoDigest: l.compression == archive.Uncompressed,
-		})
-	}
+	// An uncompressed blob's digest, verified as it was stored, is its diff ID.
+	implicit, d, err := ApplyAlone(u.ctx, u.sn, key, br, l.compression == archive.Uncompressed)
 	if err != nil {
-		u.sn.Remove(context.WithoutCancel(u.ctx), key)
 		return err
 	}
+	l.implicit = implicit
 	if d == "" {
 		d = l.blob
 	}
@@ -156,28 +143,13 @@ func (u *earlyUnpacker) adopt(ctx context.Context, layer digest.Digest, diffID d
 	if l.err != nil || l.diffID != diffID {
 		return false, nil
 	}
-	if err := snapshot.Reparent(ctx, u.sn, l.key, parent); err != nil {
-		return false, err
-	}
-	dir, _, err := u.sn.UpperDir(ctx, l.key)
+	committed, err := CommitOn(ctx, u.sn, l.key, parent, chain, l.implicit, diffID)
 	if err != nil {
 		return false, err
 	}
-	lowers, err := snapshot.LowerDirs(ctx, u.sn, l.key)
-	if err != nil {
-		return false, err
+	if committed {
+		l.key = "" // nothing to remove; else a concurrent unpack won and close removes ours
 	}
-	if err := archive.FixImplicitDirs(dir, l.implicit, lowers); err != nil {
-		return false, err
-	}
-	err = u.sn.Commit(ctx, chain, l.key, map[string]string{LabelSnapshotDiffID: diffID.String()})
-	if errors.Is(err, snapshot.ErrAlreadyExists) {
-		return true, nil // a concurrent unpack won; close removes ours
-	}
-	if err != nil {
-		return false, fmt.Errorf("commit: %w", err)
-	}
-	l.key = "" // committed: nothing to remove
 	return true, nil
 }
 

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-project/berth/internal/archive"
 	"github.com/berth-project/berth/internal/content"
 	"github.com/berth-project/berth/internal/snapshot"
-	digest "github.com/opencontainers/go-digest"
-	"github.com/opencontainers/image-spec/identity"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // LabelSnapshotDiffID is set on unpacked layer snapshots.
@@ -69,6 +71,16 @@ func unpackLayer(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter
 	} else if !errors.Is(err, snapshot.ErrNotFound) {
 		return err
 	}
+	return UnpackLayer(ctx, sn, chain, parent, diffID, func(dir string, overlay bool, parents []string) error {
+		return applyLayer(ctx, cs, dir, overlay, parents, layer, diffID)
+	})
+}
+
+// UnpackLayer prepares a snapshot on parent, lets apply write a layer
+// into its upper dir (parents are the lower dirs on overlay, see
+// archive.ApplyOptions) and commits it as chain with its diff ID. When a
+// concurrent unpack committed chain first, that one is kept.
+func UnpackLayer(ctx context.Context, sn snapshot.Snapshotter, chain, parent string, diffID digest.Digest, apply func(dir string, overlay bool, parents []string) error) error {
 	key := "extract-" + content.RandomID() + "-" + chain
 	if _, err := sn.Prepare(ctx, key, parent, nil); err != nil {
 		return fmt.Errorf("prepare: %w", err)
@@ -89,18 +101,66 @@ func unpackLayer(ctx context.Context, cs *content.Store, sn snapshot.Snapshotter
 			return err
 		}
 	}
-	if err := applyLayer(ctx, cs, dir, overlay, parents, layer, diffID); err != nil {
+	if err := apply(dir, overlay, parents); err != nil {
 		return err
+	}
+	committed, err = CommitOn(ctx, sn, key, "", chain, nil, diffID)
+	return err
+}
+
+// ApplyAlone prepares key, an overlay snapshot without parent, and
+// applies the layer tar r into it, recording the directories the layer
+// made without describing them (CommitOn fixes them once the layers below
+// are known). noDigest skips hashing the tar (diffID is "" then). On an
+// error the snapshot is removed.
+func ApplyAlone(ctx context.Context, sn snapshot.Snapshotter, key string, r io.Reader, noDigest bool) (implicit []string, diffID digest.Digest, err error) {
+	if _, err := sn.Prepare(ctx, key, "", nil); err != nil {
+		return nil, "", fmt.Errorf("prepare: %w", err)
+	}
+	dir, overlay, err := sn.UpperDir(ctx, key)
+	if err == nil && !overlay {
+		err = fmt.Errorf("snapshotter is not overlay: %w", ErrFailedPrecondition)
+	}
+	if err == nil {
+		_, diffID, err = archive.Apply(ctx, dir, r, archive.ApplyOptions{Overlay: true, ImplicitDirs: &implicit, NoDigest: noDigest})
+	}
+	if err != nil {
+		sn.Remove(context.WithoutCancel(ctx), key)
+		return nil, "", err
+	}
+	return implicit, diffID, nil
+}
+
+// CommitOn commits the active snapshot key as chain with its diff ID.
+// A key made by ApplyAlone is first made a child of parent, its implicit
+// directories given the metadata of the layers below. committed is false
+// when a concurrent unpack committed chain first: key is then still the
+// caller's to remove.
+func CommitOn(ctx context.Context, sn snapshot.Snapshotter, key, parent, chain string, implicit []string, diffID digest.Digest) (committed bool, err error) {
+	if parent != "" {
+		if err := snapshot.Reparent(ctx, sn, key, parent); err != nil {
+			return false, err
+		}
+		dir, _, err := sn.UpperDir(ctx, key)
+		if err != nil {
+			return false, err
+		}
+		lowers, err := snapshot.LowerDirs(ctx, sn, key)
+		if err != nil {
+			return false, err
+		}
+		if err := archive.FixImplicitDirs(dir, implicit, lowers); err != nil {
+			return false, err
+		}
 	}
 	err = sn.Commit(ctx, chain, key, map[string]string{LabelSnapshotDiffID: diffID.String()})
 	if errors.Is(err, snapshot.ErrAlreadyExists) {
-		return nil // a concurrent unpack won; the deferred Remove drops ours
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return false, fmt.Errorf("commit: %w", err)
 	}
-	committed = true
-	return nil
+	return true, nil
 }
 
 // Unpack resolves ref (name or ID) for this host and unpacks it into sn,
