@@ -9,6 +9,8 @@ package hello
 import (
 	"archive/tar"
 	"bytes"
+	"path/filepath"
+	"runtime"
 	"time"
 )
 
@@ -21,6 +23,12 @@ var Created = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Cmd is the image's command.
 var Cmd = []string{"/hello"}
+
+// Source is the program's source for this architecture, in dir.
+func Source(dir string) string { return filepath.Join(dir, "hello_"+runtime.GOARCH+".S") }
+
+// Binary is the file name of the built program for this architecture.
+func Binary() string { return "hello-" + runtime.GOARCH }
 
 // Available reports whether this architecture has the program.
 func Available() bool { return len(program) > 0 }

@@ -10,41 +10,19 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/berth-project/berth/internal/staticprog"
 )
 
 // TestReproducible: the embedded program is the committed file, and
-// `go generate` (Build) makes exactly that file from the source.
+// `go generate` makes exactly that file from the source.
 func TestReproducible(t *testing.T) {
 	if !Available() {
 		t.Skipf("no hello program for %s", runtime.GOARCH)
 	}
-	committed, err := os.ReadFile(Binary())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(committed, program) {
-		t.Fatal("the embedded program is not the committed file")
-	}
-	if _, err := exec.LookPath(Compiler); err != nil {
-		t.Skip("no " + Compiler + ": cannot rebuild the program")
-	}
-	out := filepath.Join(t.TempDir(), Binary())
-	if err := Build(".", out); err != nil {
-		t.Fatal(err)
-	}
-	built, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Equal(built, committed) {
-		return
-	}
-	want, _ := os.ReadFile(Binary() + ".compiler")
-	have, _ := CompilerVersion()
-	if strings.TrimSpace(string(want)) != have {
-		t.Skipf("the committed program was built with %q, this toolchain is %q: cannot compare", strings.TrimSpace(string(want)), have)
-	}
-	t.Fatal("the committed program does not match its source: run go generate ./internal/hello")
+	staticprog.CheckReproducible(t, ".", Binary(), program, func(out string) error {
+		return staticprog.Assemble(out, Source("."))
+	})
 }
 
 // TestProgram runs the program: a small static ELF that prints the

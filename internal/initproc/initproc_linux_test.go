@@ -14,7 +14,7 @@ import (
 )
 
 func TestBinaryIsReproducible(t *testing.T) {
-	staticprog.CheckReproducible(t, ".", "berth-init", "csrc", Binary)
+	staticprog.CheckReproducible(t, ".", "berth-init", Binary, func(out string) error { return staticprog.Build(out, "csrc") })
 }
 
 func install(t *testing.T) string {

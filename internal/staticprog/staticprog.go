@@ -1,9 +1,10 @@
-// Package staticprog builds berth's small static C programs (berth-shim,
-// berth-init): freestanding x86-64 ELF files without libc, built from the
-// C files of one directory plus csrc/ here (raw syscalls, the entry point,
-// the few libc pieces they use). The built files are committed and
-// embedded in berth; `go generate` rebuilds them byte for byte, and each
-// program's test checks that with CheckReproducible.
+// Package staticprog builds berth's small static programs: the C ones
+// (berth-shim, berth-init), freestanding x86-64 ELF files without libc
+// built from the C files of one directory plus csrc/ here (raw syscalls,
+// the entry point, the few libc pieces they use), and the hello image's
+// program, assembled from one file (Assemble). The built files are
+// committed and embedded in berth; `go generate` rebuilds them byte for
+// byte, and each program's test checks that with CheckReproducible.
 package staticprog
 
 import (
@@ -28,7 +29,15 @@ var CFlags = []string{
 	"-Wl,--gc-sections", "-Wl,--build-id=none", "-Wl,-z,noexecstack", "-Wl,-z,norelro", "-s",
 }
 
-// Compiler is the C compiler used.
+// AsmFlags are the flags of Assemble: a static ELF without libc, build
+// ID, PIE or padding, so the output depends on the source and the
+// toolchain only.
+var AsmFlags = []string{
+	"-nostdlib", "-nostartfiles", "-static", "-no-pie", "-s",
+	"-Wl,--build-id=none", "-Wl,-n", "-Wl,-z,noexecstack", "-Wl,-z,norelro", "-Wl,--hash-style=gnu",
+}
+
+// Compiler is the C compiler (and assembler driver) used.
 const Compiler = "gcc"
 
 // baseDir is the directory of this package's csrc/, found relative to
@@ -49,11 +58,25 @@ func Build(out, srcDir string) error {
 		return fmt.Errorf("no C files in %s", srcDir)
 	}
 	args := append(append([]string(nil), CFlags...), "-I", base, "-I", srcDir, "-o", out, filepath.Join(base, "lib.c"))
-	args = append(args, srcs...)
+	return compile(out, append(args, srcs...))
+}
+
+// Assemble assembles and links the program of one assembly file src into
+// out and writes the toolchain's version next to it.
+func Assemble(out, src string) error {
+	if _, err := os.Stat(src); err != nil {
+		return fmt.Errorf("no program for %s: %w", runtime.GOARCH, err)
+	}
+	return compile(out, append(append([]string(nil), AsmFlags...), "-o", out, src))
+}
+
+// compile runs the compiler with args, which write out, and records its
+// version in out + ".compiler".
+func compile(out string, args []string) error {
 	cmd := exec.Command(Compiler, args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "SOURCE_DATE_EPOCH=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s: %v\n%s", Compiler, err, b)
+		return fmt.Errorf("%s: %w\n%s", Compiler, err, b)
 	}
 	v, err := CompilerVersion()
 	if err != nil {
@@ -72,12 +95,11 @@ func CompilerVersion() (string, error) {
 	return strings.TrimSpace(line), nil
 }
 
-// CheckReproducible rebuilds the program embedded as committed (file
-// name in dir, sources in dir/srcDir) and fails the test when the result
-// differs. With another compiler version than the one that built the
-// committed file, a difference is only logged: the build must still
-// succeed and produce a small static ELF.
-func CheckReproducible(t *testing.T, dir, name, srcDir string, embedded []byte) {
+// CheckReproducible checks that the program embedded is the committed
+// file (name in dir), that build makes a small static ELF and that it is
+// the committed file byte for byte. With another compiler version than
+// the one that built the committed file, a difference is only logged.
+func CheckReproducible(t *testing.T, dir, name string, embedded []byte, build func(out string) error) {
 	t.Helper()
 	if runtime.GOARCH != "amd64" {
 		t.Skip("static C programs are amd64 only")
@@ -93,7 +115,7 @@ func CheckReproducible(t *testing.T, dir, name, srcDir string, embedded []byte) 
 		t.Fatalf("the embedded %s is not the committed file", name)
 	}
 	out := filepath.Join(t.TempDir(), name)
-	if err := Build(out, filepath.Join(dir, srcDir)); err != nil {
+	if err := build(out); err != nil {
 		t.Fatal(err)
 	}
 	built, err := os.ReadFile(out)
@@ -112,5 +134,6 @@ func CheckReproducible(t *testing.T, dir, name, srcDir string, embedded []byte) 
 		t.Logf("%s differs from its sources' build, but it was built with %q and this is %q", name, strings.TrimSpace(string(want)), have)
 		return
 	}
-	t.Fatalf("%s does not match its sources: run go generate ./internal/%s", name, filepath.Base(dir))
+	pkg, _ := filepath.Abs(dir)
+	t.Fatalf("%s does not match its sources: run go generate ./internal/%s", name, filepath.Base(pkg))
 }

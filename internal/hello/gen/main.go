@@ -7,10 +7,11 @@ import (
 	"os"
 
 	"github.com/berth-project/berth/internal/hello"
+	"github.com/berth-project/berth/internal/staticprog"
 )
 
 func main() {
-	if err := hello.Build(".", hello.Binary()); err != nil {
+	if err := staticprog.Assemble(hello.Binary(), hello.Source(".")); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
