@@ -91,7 +91,13 @@ func (s *Server) tagsList(w http.ResponseWriter, r *http.Request, name string) e
 	if err != nil {
 		return err
 	}
-	page, n, more, err := paginate(all, r.URL.Query(), -1)
+	return writeTags(w, r, name, all)
+}
+
+// writeTags answers a tags list: the page of the sorted tags that the
+// query asks for, with a Link header to the next one.
+func writeTags(w http.ResponseWriter, r *http.Request, name string, tags []string) error {
+	page, n, more, err := paginate(tags, r.URL.Query(), -1)
 	if err != nil {
 		return err
 	}

@@ -285,18 +285,5 @@ func (s *Server) proxyTags(w http.ResponseWriter, r *http.Request, name string) 
 		return err
 	}
 	sort.Strings(tags)
-	page, n, more, err := paginate(tags, r.URL.Query(), -1)
-	if err != nil {
-		return err
-	}
-	if more {
-		w.Header().Set("Link", nextLink("/v2/"+name+"/tags/list", n, page[len(page)-1]))
-	}
-	if page == nil {
-		page = []string{}
-	}
-	return writeJSON(w, r, "application/json", struct {
-		Name string   `json:"name"`
-		Tags []string `json:"tags"`
-	}{name, page})
+	return writeTags(w, r, name, tags)
 }
