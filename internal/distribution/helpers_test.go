@@ -233,9 +233,21 @@ func (tr *testRegistry) requests(prefix string) []string {
 	return out
 }
 
-// readFile reads a file of the unpacked image top, through a mount of a
-// view of it.
+// readFile reads a file of the unpacked image top.
 func (e *env) readFile(t testing.TB, ref, path string) string {
+	t.Helper()
+	var b []byte
+	e.inTop(t, ref, func(root string) {
+		var err error
+		if b, err = os.ReadFile(filepath.Join(root, path)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return string(b)
+}
+
+// inTop calls fn with a mount of a view of the unpacked image top.
+func (e *env) inTop(t testing.TB, ref string, fn func(root string)) {
 	t.Helper()
 	ctx := context.Background()
 	chain, err := e.store.Unpack(ctx, e.sn, ref)
@@ -253,11 +265,7 @@ func (e *env) readFile(t testing.TB, ref, path string) string {
 		t.Fatal(err)
 	}
 	defer mount.UnmountAll(target)
-	b, err := os.ReadFile(filepath.Join(target, path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	fn(target)
 }
 
 // events collects progress events.
@@ -346,25 +354,13 @@ func htpasswd(t testing.TB, user, pass string) *registry.Htpasswd {
 // statMode returns the mode of a path in the unpacked image top.
 func (e *env) statMode(t testing.TB, ref, path string) os.FileMode {
 	t.Helper()
-	ctx := context.Background()
-	chain, err := e.store.Unpack(ctx, e.sn, ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := "view-" + content.RandomID()
-	mounts, err := e.sn.View(ctx, key, chain.String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.sn.Remove(ctx, key)
-	target := t.TempDir()
-	if err := mount.All(mounts, target); err != nil {
-		t.Fatal(err)
-	}
-	defer mount.UnmountAll(target)
-	st, err := os.Stat(filepath.Join(target, path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Mode()
+	var mode os.FileMode
+	e.inTop(t, ref, func(root string) {
+		st, err := os.Stat(filepath.Join(root, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode = st.Mode()
+	})
+	return mode
 }
