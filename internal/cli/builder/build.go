@@ -109,11 +109,7 @@ func runBuild(cmd *cobra.Command, cli *command.CLI, o *buildOptions, ctxArg stri
 		val := v
 		opts.BuildArgs[k] = &val
 	}
-	opts.Labels = map[string]string{}
-	for _, l := range o.labels {
-		k, v, _ := strings.Cut(l, "=")
-		opts.Labels[k] = v
-	}
+	opts.Labels = command.KeyValues(o.labels)
 	exports, err := parseOutputs(o.outputs)
 	if err != nil {
 		return err

@@ -1,9 +1,7 @@
 package builder
 
 import (
-	"bufio"
 	"fmt"
-	"strings"
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/client"
@@ -28,13 +26,11 @@ func newPrune(cli *command.CLI) *cobra.Command {
 				if all {
 					msg = "WARNING! This will remove all build cache."
 				}
-				fmt.Fprintf(cli.Out, "%s\nAre you sure you want to continue? [y/N] ", msg)
-				line, _ := bufio.NewReader(cli.In).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+				if !cli.Confirm(msg) {
 					return nil
 				}
 			}
-			o := client.BuildCachePruneOptions{All: all}
+			o := client.BuildCachePruneOptions{All: all, Filters: command.Filters(filters)}
 			if keep != "" {
 				n, err := units.RAMInBytes(keep)
 				if err != nil {
@@ -42,12 +38,6 @@ func newPrune(cli *command.CLI) *cobra.Command {
 				}
 				o.ReservedSpace = n
 			}
-			f := client.Filters{}
-			for _, kv := range filters {
-				k, v, _ := strings.Cut(kv, "=")
-				f = f.Add(k, v)
-			}
-			o.Filters = f
 			c, err := cli.Client(ctx)
 			if err != nil {
 				return err
@@ -56,13 +46,7 @@ func newPrune(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(res.Report.CachesDeleted) > 0 {
-				fmt.Fprintln(cli.Out, "Deleted build cache objects:")
-				for _, id := range res.Report.CachesDeleted {
-					fmt.Fprintln(cli.Out, id)
-				}
-				fmt.Fprintln(cli.Out)
-			}
+			cli.PrintDeleted("Deleted build cache objects:", res.Report.CachesDeleted)
 			fmt.Fprintf(cli.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(res.Report.SpaceReclaimed)))
 			return nil
 		},

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-project/berth/internal/cli/command"
-	"github.com/berth-project/berth/internal/cli/format"
 )
 
 func newInspectCommand(cli *command.CLI) *cobra.Command {
@@ -22,20 +21,10 @@ func newInspectCommand(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var raws []json.RawMessage
-			var errs []string
-			for _, n := range args {
+			return cli.Inspect(fmtStr, args, func(n string) (json.RawMessage, error) {
 				res, err := c.ContainerInspect(ctx, n, client.ContainerInspectOptions{})
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				raws = append(raws, res.Raw)
-			}
-			if err := format.Inspect(cli.Out, fmtStr, raws); err != nil {
-				return err
-			}
-			return command.JoinErrors(errs)
+				return res.Raw, err
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&fmtStr, "format", "f", "", "Format output using a custom template")

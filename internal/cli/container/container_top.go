@@ -52,13 +52,7 @@ func newPruneCommand(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(res.Report.ContainersDeleted) > 0 {
-				fmt.Fprintln(cli.Out, "Deleted Containers:")
-				for _, id := range res.Report.ContainersDeleted {
-					fmt.Fprintln(cli.Out, id)
-				}
-				fmt.Fprintln(cli.Out)
-			}
+			cli.PrintDeleted("Deleted Containers:", res.Report.ContainersDeleted)
 			fmt.Fprintf(cli.Out, "Total reclaimed space: %dB\n", res.Report.SpaceReclaimed)
 			return nil
 		},

@@ -15,6 +15,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/spf13/pflag"
+
+	"github.com/berth-project/berth/internal/cli/command"
 )
 
 // createOptions are the flags of run and create.
@@ -107,11 +109,7 @@ func (o *createOptions) toConfig(image string, args []string) (*container.Config
 	if err != nil {
 		return nil, nil, err
 	}
-	labels := map[string]string{}
-	for _, l := range o.labels {
-		k, v, _ := strings.Cut(l, "=")
-		labels[k] = v
-	}
+	labels := command.KeyValues(o.labels)
 	cfg := &container.Config{
 		Image:        image,
 		Cmd:          args,

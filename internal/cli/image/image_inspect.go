@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-project/berth/internal/cli/command"
-	"github.com/berth-project/berth/internal/cli/format"
 )
 
 func newInspectCommand(cli *command.CLI) *cobra.Command {
@@ -23,20 +22,7 @@ func newInspectCommand(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var raws []json.RawMessage
-			var errs []string
-			for _, n := range args {
-				raw, err := InspectRaw(cmd, c, n)
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				raws = append(raws, raw)
-			}
-			if err := format.Inspect(cli.Out, fmtStr, raws); err != nil {
-				return err
-			}
-			return command.JoinErrors(errs)
+			return cli.Inspect(fmtStr, args, func(n string) (json.RawMessage, error) { return InspectRaw(cmd, c, n) })
 		},
 	}
 	cmd.Flags().StringVarP(&fmtStr, "format", "f", "", "Format output using a custom template")

@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bufio"
 	"fmt"
 	"strings"
 
@@ -34,7 +33,7 @@ func newPruneCommand(cli *command.CLI) *cobra.Command {
 				f.Add("dangling", "false")
 				warning = "WARNING! This will remove all images without at least one container associated to them."
 			}
-			if !force && !confirm(cli, warning) {
+			if !force && !cli.Confirm(warning) {
 				return nil
 			}
 			c, err := apiClient(ctx, cli)
@@ -65,12 +64,4 @@ func newPruneCommand(cli *command.CLI) *cobra.Command {
 	fl.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	fl.StringArrayVar(&filters, "filter", nil, "Provide filter values (e.g. \"until=<timestamp>\")")
 	return cmd
-}
-
-// confirm asks docker's question on the CLI's streams.
-func confirm(cli *command.CLI, warning string) bool {
-	fmt.Fprintf(cli.Out, "%s\nAre you sure you want to continue? [y/N] ", warning)
-	line, _ := bufio.NewReader(cli.In).ReadString('\n')
-	answer := strings.ToLower(strings.TrimSpace(line))
-	return answer == "y" || answer == "yes"
 }

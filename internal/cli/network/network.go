@@ -3,7 +3,6 @@
 package network
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -24,15 +23,6 @@ func NewCommand(cli *command.CLI) *cobra.Command {
 	cmd.AddCommand(newCreate(cli), newList(cli), newInspect(cli), newRemove(cli),
 		newConnect(cli), newDisconnect(cli), newPrune(cli))
 	return cmd
-}
-
-func keyValues(list []string) map[string]string {
-	m := map[string]string{}
-	for _, kv := range list {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
 }
 
 func usageErr(format string, a ...any) error {
@@ -62,7 +52,7 @@ func newCreate(cli *command.CLI) *cobra.Command {
 			o := client.NetworkCreateOptions{
 				Driver: driver, Scope: scope, Internal: internal, Attachable: attachable,
 				IPAM:    &apinet.IPAM{Driver: ipamDriver, Config: ipam, Options: map[string]string{}},
-				Options: keyValues(opts), Labels: keyValues(labels),
+				Options: command.KeyValues(opts), Labels: command.KeyValues(labels),
 			}
 			if cmd.Flags().Changed("ipv6") {
 				o.EnableIPv6 = &ipv6
@@ -166,12 +156,7 @@ func newList(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := client.Filters{}
-			for _, fl := range filters {
-				k, v, _ := strings.Cut(fl, "=")
-				f.Add(k, v)
-			}
-			res, err := c.NetworkList(cmd.Context(), client.NetworkListOptions{Filters: f})
+			res, err := c.NetworkList(cmd.Context(), client.NetworkListOptions{Filters: command.Filters(filters)})
 			if err != nil {
 				return err
 			}
@@ -226,35 +211,10 @@ func newInspect(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var items []any
-			var errs []string
-			for _, n := range args {
+			return cli.Inspect(fmtStr, args, func(n string) (json.RawMessage, error) {
 				res, err := c.NetworkInspect(cmd.Context(), n, client.NetworkInspectOptions{Verbose: verbose})
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				var v any
-				if err := json.Unmarshal(res.Raw, &v); err != nil {
-					return err
-				}
-				items = append(items, v)
-			}
-			if fmtStr != "" {
-				if err := format.Each(cli.Out, fmtStr, items); err != nil {
-					return err
-				}
-			} else {
-				if items == nil {
-					items = []any{}
-				}
-				b, err := json.MarshalIndent(items, "", "    ")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cli.Out, string(b))
-			}
-			return command.JoinErrors(errs)
+				return res.Raw, err
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&fmtStr, "format", "f", "", "Format output using a custom template")
@@ -300,7 +260,7 @@ func newConnect(cli *command.CLI) *cobra.Command {
 		Short: "Connect a container to a network",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			es := &apinet.EndpointSettings{Aliases: aliases, Links: links, DriverOpts: keyValues(driverOpts)}
+			es := &apinet.EndpointSettings{Aliases: aliases, Links: links, DriverOpts: command.KeyValues(driverOpts)}
 			if ip != "" || ip6 != "" {
 				es.IPAMConfig = &apinet.EndpointIPAMConfig{}
 				if ip != "" {
@@ -361,23 +321,14 @@ func newPrune(cli *command.CLI) *cobra.Command {
 		Short: "Remove all unused networks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !force {
-				fmt.Fprint(cli.Out, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")
-				line, _ := bufio.NewReader(cli.In).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-					return nil
-				}
+			if !force && !cli.Confirm("WARNING! This will remove all custom networks not used by at least one container.") {
+				return nil
 			}
 			c, err := cli.Client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			f := client.Filters{}
-			for _, fl := range filters {
-				k, v, _ := strings.Cut(fl, "=")
-				f.Add(k, v)
-			}
-			res, err := c.NetworkPrune(cmd.Context(), client.NetworkPruneOptions{Filters: f})
+			res, err := c.NetworkPrune(cmd.Context(), client.NetworkPruneOptions{Filters: command.Filters(filters)})
 			if err != nil {
 				return err
 			}

@@ -29,12 +29,7 @@ func NewEventsCommand(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := client.Filters{}
-			for _, fl := range filters {
-				k, v, _ := strings.Cut(fl, "=")
-				f.Add(k, v)
-			}
-			res := c.Events(ctx, client.EventsListOptions{Since: since, Until: until, Filters: f})
+			res := c.Events(ctx, client.EventsListOptions{Since: since, Until: until, Filters: command.Filters(filters)})
 			for {
 				select {
 				case m := <-res.Messages:

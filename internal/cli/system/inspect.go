@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-project/berth/internal/cli/command"
-	"github.com/berth-project/berth/internal/cli/format"
 	"github.com/berth-project/berth/internal/cli/image"
 )
 
@@ -33,20 +32,7 @@ func NewInspectCommand(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var raws []json.RawMessage
-			var errs []string
-			for _, name := range args {
-				raw, err := inspectAny(cmd, c, name, typ, size)
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				raws = append(raws, raw)
-			}
-			if err := format.Inspect(cli.Out, fmtStr, raws); err != nil {
-				return err
-			}
-			return command.JoinErrors(errs)
+			return cli.Inspect(fmtStr, args, func(name string) (json.RawMessage, error) { return inspectAny(cmd, c, name, typ, size) })
 		},
 	}
 	cmd.Flags().StringVarP(&fmtStr, "format", "f", "", "Format output using a custom template")

@@ -29,37 +29,19 @@ func NewPruneCommand(cli *command.CLI) *cobra.Command {
 				return err
 			}
 			total := cres.Report.SpaceReclaimed
-			if len(cres.Report.ContainersDeleted) > 0 {
-				fmt.Fprintln(cli.Out, "Deleted Containers:")
-				for _, id := range cres.Report.ContainersDeleted {
-					fmt.Fprintln(cli.Out, id)
-				}
-				fmt.Fprintln(cli.Out)
-			}
+			cli.PrintDeleted("Deleted Containers:", cres.Report.ContainersDeleted)
 			nres, err := c.NetworkPrune(ctx, client.NetworkPruneOptions{})
 			if err != nil {
 				return err
 			}
-			if len(nres.Report.NetworksDeleted) > 0 {
-				fmt.Fprintln(cli.Out, "Deleted Networks:")
-				for _, n := range nres.Report.NetworksDeleted {
-					fmt.Fprintln(cli.Out, n)
-				}
-				fmt.Fprintln(cli.Out)
-			}
+			cli.PrintDeleted("Deleted Networks:", nres.Report.NetworksDeleted)
 			if volumes {
 				vres, err := c.VolumePrune(ctx, client.VolumePruneOptions{All: all})
 				if err != nil {
 					return err
 				}
 				total += vres.Report.SpaceReclaimed
-				if len(vres.Report.VolumesDeleted) > 0 {
-					fmt.Fprintln(cli.Out, "Deleted Volumes:")
-					for _, n := range vres.Report.VolumesDeleted {
-						fmt.Fprintln(cli.Out, n)
-					}
-					fmt.Fprintln(cli.Out)
-				}
+				cli.PrintDeleted("Deleted Volumes:", vres.Report.VolumesDeleted)
 			}
 			fmt.Fprintf(cli.Out, "Total reclaimed space: %dB\n", total)
 			return nil

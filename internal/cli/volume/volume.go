@@ -4,7 +4,6 @@ package volume
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -20,15 +19,6 @@ func NewCommand(cli *command.CLI) *cobra.Command {
 	return cmd
 }
 
-func keyValues(list []string) map[string]string {
-	m := map[string]string{}
-	for _, kv := range list {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
-}
-
 func newCreate(cli *command.CLI) *cobra.Command {
 	var driver string
 	var labels, opts []string
@@ -41,7 +31,7 @@ func newCreate(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := client.VolumeCreateOptions{Driver: driver, Labels: keyValues(labels), DriverOpts: keyValues(opts)}
+			o := client.VolumeCreateOptions{Driver: driver, Labels: command.KeyValues(labels), DriverOpts: command.KeyValues(opts)}
 			if len(args) == 1 {
 				o.Name = args[0]
 			}
@@ -73,12 +63,7 @@ func newList(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := client.Filters{}
-			for _, fl := range filters {
-				k, v, _ := strings.Cut(fl, "=")
-				f.Add(k, v)
-			}
-			res, err := c.VolumeList(cmd.Context(), client.VolumeListOptions{Filters: f})
+			res, err := c.VolumeList(cmd.Context(), client.VolumeListOptions{Filters: command.Filters(filters)})
 			if err != nil {
 				return err
 			}
@@ -118,35 +103,10 @@ func newInspect(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var items []any
-			var errs []string
-			for _, n := range args {
+			return cli.Inspect(fmtStr, args, func(n string) (json.RawMessage, error) {
 				res, err := c.VolumeInspect(cmd.Context(), n, client.VolumeInspectOptions{})
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				var v any
-				if err := json.Unmarshal(res.Raw, &v); err != nil {
-					return err
-				}
-				items = append(items, v)
-			}
-			if fmtStr != "" {
-				if err := format.Each(cli.Out, fmtStr, items); err != nil {
-					return err
-				}
-			} else {
-				if items == nil {
-					items = []any{}
-				}
-				b, err := json.MarshalIndent(items, "", "    ")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cli.Out, string(b))
-			}
-			return command.JoinErrors(errs)
+				return res.Raw, err
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&fmtStr, "format", "f", "", "Format output using a custom template")
@@ -192,22 +152,11 @@ func newPrune(cli *command.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := client.Filters{}
-			for _, fl := range filters {
-				k, v, _ := strings.Cut(fl, "=")
-				f.Add(k, v)
-			}
-			res, err := c.VolumePrune(cmd.Context(), client.VolumePruneOptions{All: all, Filters: f})
+			res, err := c.VolumePrune(cmd.Context(), client.VolumePruneOptions{All: all, Filters: command.Filters(filters)})
 			if err != nil {
 				return err
 			}
-			if len(res.Report.VolumesDeleted) > 0 {
-				fmt.Fprintln(cli.Out, "Deleted Volumes:")
-				for _, n := range res.Report.VolumesDeleted {
-					fmt.Fprintln(cli.Out, n)
-				}
-				fmt.Fprintln(cli.Out)
-			}
+			cli.PrintDeleted("Deleted Volumes:", res.Report.VolumesDeleted)
 			fmt.Fprintf(cli.Out, "Total reclaimed space: %dB\n", res.Report.SpaceReclaimed)
 			return nil
 		},
