@@ -57,6 +57,18 @@ func (e StatusError) Error() string {
 	return e.Status
 }
 
+// Failure makes err the command's failure as docker reports API errors:
+// its message alone and exit status 1. A StatusError passes unchanged.
+func Failure(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(StatusError); ok {
+		return err
+	}
+	return StatusError{Status: err.Error(), StatusCode: 1}
+}
+
 // IsNotFound reports whether an API error is a 404.
 func IsNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
 

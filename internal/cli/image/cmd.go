@@ -42,22 +42,10 @@ func ContainerCommands(cli *command.CLI) []*cobra.Command {
 	return []*cobra.Command{newCommitCommand(cli), newDiffCommand(cli), newExportCommand(cli)}
 }
 
-// apiError prints an API error as docker does ("Error response from
-// daemon: ...") and exits 1.
-func apiError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := err.(command.StatusError); ok {
-		return err
-	}
-	return command.StatusError{Status: err.Error(), StatusCode: 1}
-}
-
 func apiClient(ctx context.Context, cli *command.CLI) (*client.Client, error) {
 	c, err := cli.Client(ctx)
 	if err != nil {
-		return nil, apiError(err)
+		return nil, command.Failure(err)
 	}
 	return c, nil
 }

@@ -29,7 +29,7 @@ func newCommitCommand(cli *command.CLI) *cobra.Command {
 			}
 			res, err := c.ContainerCommit(ctx, args[0], opts)
 			if err != nil {
-				return apiError(err)
+				return command.Failure(err)
 			}
 			fmt.Fprintln(cli.Out, res.ID)
 			return nil

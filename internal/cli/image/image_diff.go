@@ -23,7 +23,7 @@ func newDiffCommand(cli *command.CLI) *cobra.Command {
 			}
 			res, err := c.ContainerDiff(ctx, args[0], client.ContainerDiffOptions{})
 			if err != nil {
-				return apiError(err)
+				return command.Failure(err)
 			}
 			for _, ch := range res.Changes {
 				kind := "C"

@@ -1,6 +1,8 @@
 package image
 
 import (
+	"io"
+
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
@@ -14,20 +16,9 @@ func newExportCommand(cli *command.CLI) *cobra.Command {
 		Short: "Export a container's filesystem as a tar archive",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if output == "" && isTerminal(cli.Out) {
-				return command.StatusError{Status: "cowardly refusing to save to a terminal. Use the -o flag or redirect", StatusCode: 1}
-			}
-			c, err := apiClient(ctx, cli)
-			if err != nil {
-				return err
-			}
-			rc, err := c.ContainerExport(ctx, args[0], client.ContainerExportOptions{})
-			if err != nil {
-				return apiError(err)
-			}
-			defer rc.Close()
-			return writeOutput(cli, output, rc)
+			return writeArchive(cmd.Context(), cli, output, func(c *client.Client) (io.ReadCloser, error) {
+				return c.ContainerExport(cmd.Context(), args[0], client.ContainerExportOptions{})
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")

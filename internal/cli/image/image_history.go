@@ -37,7 +37,7 @@ func newHistoryCommand(cli *command.CLI) *cobra.Command {
 			}
 			res, err := c.ImageHistory(ctx, args[0])
 			if err != nil {
-				return apiError(err)
+				return command.Failure(err)
 			}
 			if quiet && fmtStr == "" {
 				fmtStr = "{{.ID}}"

@@ -56,7 +56,7 @@ func newImportCommand(cli *command.CLI) *cobra.Command {
 			}
 			res, err := c.ImageImport(ctx, src, ref, opts)
 			if err != nil {
-				return apiError(err)
+				return command.Failure(err)
 			}
 			defer res.Close()
 			return displayJSON(cli, io.Reader(res))

@@ -55,7 +55,7 @@ func newListCommand(cli *command.CLI, use string) *cobra.Command {
 			}
 			res, err := c.ImageList(ctx, client.ImageListOptions{All: all, Filters: f})
 			if err != nil {
-				return apiError(err)
+				return command.Failure(err)
 			}
 			if quiet && fmtStr == "" {
 				fmtStr = "{{.ID}}"

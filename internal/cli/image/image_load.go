@@ -36,7 +36,7 @@ func newLoadCommand(cli *command.CLI) *cobra.Command {
 			}
 			res, err := c.ImageLoad(ctx, in, client.ImageLoadWithQuiet(quiet))
 			if err != nil {
-				return apiError(err)
+				return command.Failure(err)
 			}
 			defer res.Close()
 			return displayJSON(cli, res)

@@ -42,7 +42,7 @@ func newPruneCommand(cli *command.CLI) *cobra.Command {
 			}
 			res, err := c.ImagePrune(ctx, client.ImagePruneOptions{Filters: f})
 			if err != nil {
-				return apiError(err)
+				return command.Failure(err)
 			}
 			if len(res.Report.ImagesDeleted) > 0 {
 				fmt.Fprintln(cli.Out, "Deleted Images:")

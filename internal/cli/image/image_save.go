@@ -1,6 +1,9 @@
 package image
 
 import (
+	"io"
+
+	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-project/berth/internal/cli/command"
@@ -13,20 +16,9 @@ func newSaveCommand(cli *command.CLI) *cobra.Command {
 		Short: "Save one or more images to a tar archive (streamed to STDOUT by default)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if output == "" && isTerminal(cli.Out) {
-				return command.StatusError{Status: "cowardly refusing to save to a terminal. Use the -o flag or redirect", StatusCode: 1}
-			}
-			c, err := apiClient(ctx, cli)
-			if err != nil {
-				return err
-			}
-			rc, err := c.ImageSave(ctx, args)
-			if err != nil {
-				return apiError(err)
-			}
-			defer rc.Close()
-			return writeOutput(cli, output, rc)
+			return writeArchive(cmd.Context(), cli, output, func(c *client.Client) (io.ReadCloser, error) {
+				return c.ImageSave(cmd.Context(), args)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")

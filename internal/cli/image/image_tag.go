@@ -19,7 +19,7 @@ func newTagCommand(cli *command.CLI) *cobra.Command {
 				return err
 			}
 			_, err = c.ImageTag(ctx, client.ImageTagOptions{Source: args[0], Target: args[1]})
-			return apiError(err)
+			return command.Failure(err)
 		},
 	}
 }

@@ -36,16 +36,6 @@ func ImageCommands(cli *command.CLI) []*cobra.Command {
 	return []*cobra.Command{newPullCommand(cli), newPushCommand(cli)}
 }
 
-func fail(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := err.(command.StatusError); ok {
-		return err
-	}
-	return command.StatusError{Status: err.Error(), StatusCode: 1}
-}
-
 // authHeader is the X-Registry-Auth value for the registry of named, from
 // config.json or its credential helper ("" when there are none).
 func authHeader(named reference.Named) (string, error) {
@@ -90,7 +80,14 @@ func Pull(ctx context.Context, cli *command.CLI, image, plat string, out io.Writ
 			return err
 		}
 	}
-	var opts client.ImagePullOptions
+	return pull(ctx, cli, named, false, plat, out)
+}
+
+// pull pulls named (all its tags with all) for platform ("": the
+// daemon's) with the credentials of config.json, printing the progress
+// to out.
+func pull(ctx context.Context, cli *command.CLI, named reference.Named, all bool, plat string, out io.Writer) error {
+	opts := client.ImagePullOptions{All: all}
 	if plat != "" {
 		p, err := platform.Parse(plat)
 		if err != nil {
@@ -98,6 +95,7 @@ func Pull(ctx context.Context, cli *command.CLI, image, plat string, out io.Writ
 		}
 		opts.Platforms = []ocispec.Platform{p}
 	}
+	var err error
 	if opts.RegistryAuth, err = authHeader(named); err != nil {
 		return err
 	}
@@ -113,6 +111,25 @@ func Pull(ctx context.Context, cli *command.CLI, image, plat string, out io.Writ
 	return displayTo(out, resp, nil)
 }
 
+// defaultTag adds the tag latest to an untagged name, as docker pull and
+// push do unless they move all tags.
+func defaultTag(cli *command.CLI, named reference.Named, tagged, all, quiet bool) (reference.Named, error) {
+	if all && tagged {
+		return nil, fmt.Errorf("tag can't be used with --all-tags/-a")
+	}
+	if all || tagged {
+		return named, nil
+	}
+	named, err := reference.WithTag(named, "latest")
+	if err != nil {
+		return nil, err
+	}
+	if !quiet {
+		fmt.Fprintln(cli.Out, "Using default tag: latest")
+	}
+	return named, nil
+}
+
 func newPullCommand(cli *command.CLI) *cobra.Command {
 	var all, quiet bool
 	var plat string
@@ -124,42 +141,18 @@ func newPullCommand(cli *command.CLI) *cobra.Command {
 			ctx := cmd.Context()
 			named, err := reference.ParseNamed(args[0])
 			if err != nil {
-				return fail(err)
+				return command.Failure(err)
 			}
 			tagged := reference.Tag(named) != "" || reference.Digest(named) != ""
-			if all && tagged {
-				return fail(fmt.Errorf("tag can't be used with --all-tags/-a"))
+			if named, err = defaultTag(cli, named, tagged, all, quiet); err != nil {
+				return command.Failure(err)
 			}
-			if !all && !tagged {
-				if named, err = reference.WithTag(named, "latest"); err != nil {
-					return fail(err)
-				}
-				if !quiet {
-					fmt.Fprintln(cli.Out, "Using default tag: latest")
-				}
+			out := cli.Out
+			if quiet {
+				out = io.Discard
 			}
-			opts := client.ImagePullOptions{All: all}
-			if plat != "" {
-				p, err := platform.Parse(plat)
-				if err != nil {
-					return fail(err)
-				}
-				opts.Platforms = []ocispec.Platform{p}
-			}
-			if opts.RegistryAuth, err = authHeader(named); err != nil {
-				return fail(err)
-			}
-			c, err := cli.Client(ctx)
-			if err != nil {
-				return fail(err)
-			}
-			resp, err := c.ImagePull(ctx, named.String(), opts)
-			if err != nil {
-				return fail(err)
-			}
-			defer resp.Close()
-			if err := display(cli, resp, quiet, nil); err != nil {
-				return fail(err)
+			if err := pull(ctx, cli, named, all, plat, out); err != nil {
+				return command.Failure(err)
 			}
 			fmt.Fprintln(cli.Out, named.String())
 			return nil
@@ -183,38 +176,29 @@ func newPushCommand(cli *command.CLI) *cobra.Command {
 			ctx := cmd.Context()
 			named, err := reference.ParseNamed(args[0])
 			if err != nil {
-				return fail(err)
+				return command.Failure(err)
 			}
 			if reference.Digest(named) != "" {
-				return fail(fmt.Errorf("cannot push a digest reference"))
+				return command.Failure(fmt.Errorf("cannot push a digest reference"))
 			}
-			tagged := reference.Tag(named) != ""
-			if all && tagged {
-				return fail(fmt.Errorf("tag can't be used with --all-tags/-a"))
-			}
-			if !all && !tagged {
-				if named, err = reference.WithTag(named, "latest"); err != nil {
-					return fail(err)
-				}
-				if !quiet {
-					fmt.Fprintln(cli.Out, "Using default tag: latest")
-				}
+			if named, err = defaultTag(cli, named, reference.Tag(named) != "", all, quiet); err != nil {
+				return command.Failure(err)
 			}
 			opts := client.ImagePushOptions{All: all}
 			if opts.RegistryAuth, err = authHeader(named); err != nil {
-				return fail(err)
+				return command.Failure(err)
 			}
 			c, err := cli.Client(ctx)
 			if err != nil {
-				return fail(err)
+				return command.Failure(err)
 			}
 			resp, err := c.ImagePush(ctx, named.String(), opts)
 			if err != nil {
-				return fail(err)
+				return command.Failure(err)
 			}
 			defer resp.Close()
 			if err := display(cli, resp, quiet, func(jsonstream.Message) {}); err != nil {
-				return fail(err)
+				return command.Failure(err)
 			}
 			if quiet {
 				fmt.Fprintln(cli.Out, named.String())
@@ -253,15 +237,15 @@ func newLoginCommand(cli *command.CLI) *cobra.Command {
 			}
 			key := serverKey(server)
 			if pass != "" && passStdin {
-				return fail(fmt.Errorf("--password and --password-stdin are mutually exclusive"))
+				return command.Failure(fmt.Errorf("--password and --password-stdin are mutually exclusive"))
 			}
 			if passStdin {
 				if user == "" {
-					return fail(fmt.Errorf("Must provide --username with --password-stdin"))
+					return command.Failure(fmt.Errorf("Must provide --username with --password-stdin"))
 				}
 				b, err := io.ReadAll(cli.In)
 				if err != nil {
-					return fail(err)
+					return command.Failure(err)
 				}
 				pass = strings.TrimRight(string(b), "\r\n")
 			}
@@ -284,9 +268,9 @@ func newLoginCommand(cli *command.CLI) *cobra.Command {
 				user = strings.TrimSpace(line)
 				if user == "" {
 					if err != nil && err != io.EOF {
-						return fail(err)
+						return command.Failure(err)
 					}
-					return fail(fmt.Errorf("Error: Non-null Username Required"))
+					return command.Failure(fmt.Errorf("Error: Non-null Username Required"))
 				}
 			}
 			if pass == "" {
@@ -295,7 +279,7 @@ func newLoginCommand(cli *command.CLI) *cobra.Command {
 					b, err := term.ReadPassword(int(f.Fd()))
 					fmt.Fprintln(cli.Out)
 					if err != nil {
-						return fail(err)
+						return command.Failure(err)
 					}
 					pass = string(b)
 				} else {
@@ -303,7 +287,7 @@ func newLoginCommand(cli *command.CLI) *cobra.Command {
 					pass = strings.TrimRight(line, "\r\n")
 				}
 				if pass == "" {
-					return fail(fmt.Errorf("Error: Password Required"))
+					return command.Failure(fmt.Errorf("Error: Password Required"))
 				}
 			}
 			return login(ctx, cli, store, registry.AuthConfig{Username: user, Password: pass, ServerAddress: key}, key)
@@ -320,19 +304,19 @@ func newLoginCommand(cli *command.CLI) *cobra.Command {
 func login(ctx context.Context, cli *command.CLI, store *credentials.Store, ac registry.AuthConfig, key string) error {
 	c, err := cli.Client(ctx)
 	if err != nil {
-		return fail(err)
+		return command.Failure(err)
 	}
 	ac.ServerAddress = key
 	res, err := c.RegistryLogin(ctx, client.RegistryLoginOptions{Username: ac.Username, Password: ac.Password,
 		ServerAddress: key, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken})
 	if err != nil {
-		return fail(err)
+		return command.Failure(err)
 	}
 	if res.Auth.IdentityToken != "" {
 		ac.Password, ac.IdentityToken = "", res.Auth.IdentityToken
 	}
 	if err := store.Put(ac); err != nil {
-		return fail(fmt.Errorf("Error saving credentials: %w", err))
+		return command.Failure(fmt.Errorf("Error saving credentials: %w", err))
 	}
 	if h, _ := store.Helper(key); h == "" {
 		fmt.Fprintf(cli.Err, "\nWARNING! Your credentials are stored unencrypted in '%s'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n\n", store.Path())
@@ -358,7 +342,7 @@ func newLogoutCommand(cli *command.CLI) *cobra.Command {
 			key := serverKey(server)
 			found, err := credentials.Default().Erase(key)
 			if err != nil {
-				return fail(err)
+				return command.Failure(err)
 			}
 			if !found {
 				fmt.Fprintf(cli.Out, "Not logged in to %s\n", key)
