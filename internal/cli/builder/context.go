@@ -66,19 +66,16 @@ func trimBuildFiles(excludes []string, dockerfileRel string) []string {
 	return out
 }
 
-// tarContext writes the context directory as a tar to w, leaving out
-// what the patterns exclude (moby/patternmatcher semantics, with "!"
-// exceptions), owned by root like the docker CLI sends it. extra files
-// (a Dockerfile from outside the context) are added at the end.
-func tarContext(w io.Writer, dir string, excludes []string, extra map[string][]byte) error {
+// walkContext calls fn with the tar header of every file of the context
+// directory that the patterns do not exclude (moby/patternmatcher
+// semantics, with "!" exceptions), in walk order, owned by root like the
+// docker CLI sends them; p is the file's path. Sockets are left out.
+func walkContext(dir string, excludes []string, fn func(p string, hdr *tar.Header) error) error {
 	pm, err := patternmatcher.New(excludes)
 	if err != nil {
 		return fmt.Errorf("invalid .dockerignore pattern: %w", err)
 	}
-	bw := bufio.NewWriterSize(w, 256<<10)
-	tw := tar.NewWriter(bw)
-	buf := make([]byte, 256<<10)
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("error checking context: %w", err)
 		}
@@ -123,15 +120,36 @@ func tarContext(w io.Writer, dir string, excludes []string, extra map[string][]b
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
 		hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
 		hdr.ModTime = hdr.ModTime.Truncate(time.Second)
+		return fn(p, hdr)
+	})
+}
+
+// openContextFile opens a regular file of the context for sending.
+func openContextFile(p string, hdr *tar.Header) (*os.File, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("error checking context: can't open %s: %w", hdr.Name, err)
+	}
+	return f, nil
+}
+
+// tarContext writes the context directory as a tar to w (see
+// walkContext). extra files (a Dockerfile from outside the context) are
+// added at the end.
+func tarContext(w io.Writer, dir string, excludes []string, extra map[string][]byte) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	tw := tar.NewWriter(bw)
+	buf := make([]byte, 256<<10)
+	err := walkContext(dir, excludes, func(p string, hdr *tar.Header) error {
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			return nil
 		}
-		f, err := os.Open(p)
+		f, err := openContextFile(p, hdr)
 		if err != nil {
-			return fmt.Errorf("error checking context: can't open %s: %w", rel, err)
+			return err
 		}
 		defer f.Close()
 		n, err := io.CopyBuffer(tw, f, buf)
@@ -139,7 +157,7 @@ func tarContext(w io.Writer, dir string, excludes []string, extra map[string][]b
 			return err
 		}
 		if n != hdr.Size {
-			return fmt.Errorf("%s changed while it was sent", rel)
+			return fmt.Errorf("%s changed while it was sent", hdr.Name)
 		}
 		return nil
 	})

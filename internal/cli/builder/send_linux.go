@@ -9,16 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/moby/moby/client"
-	"github.com/moby/patternmatcher"
 	"golang.org/x/sys/unix"
 )
 
@@ -202,10 +198,6 @@ func (c *chunkWriter) finish() error {
 // send writes the context tar to cw: the same walk and rules as
 // tarContext.
 func (cs *contextSender) send(ctx context.Context, cw *chunkWriter) error {
-	pm, err := patternmatcher.New(cs.excludes)
-	if err != nil {
-		return fmt.Errorf("invalid .dockerignore pattern: %w", err)
-	}
 	var hb bytes.Buffer
 	header := func(h *tar.Header) error {
 		hb.Reset()
@@ -224,60 +216,16 @@ func (cs *contextSender) send(ctx context.Context, cw *chunkWriter) error {
 		return nil
 	}
 	small := make([]byte, bigFile)
-	err = filepath.WalkDir(cs.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("error checking context: %w", err)
-		}
+	err := walkContext(cs.dir, cs.excludes, func(p string, hdr *tar.Header) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(cs.dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if len(cs.excludes) > 0 {
-			skip, err := pm.MatchesOrParentMatches(rel)
-			if err != nil {
-				return err
-			}
-			if skip {
-				if d.IsDir() && !hasExceptionsBelow(pm, rel) {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		switch {
-		case info.Mode()&os.ModeSymlink != 0:
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		case info.Mode()&os.ModeSocket != 0:
-			return nil
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = rel
-		if info.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-		hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
-		hdr.ModTime = hdr.ModTime.Truncate(time.Second)
 		if hdr.Typeflag != tar.TypeReg {
 			return header(hdr)
 		}
-		f, err := os.Open(p)
+		f, err := openContextFile(p, hdr)
 		if err != nil {
-			return fmt.Errorf("error checking context: can't open %s: %w", rel, err)
+			return err
 		}
 		defer f.Close()
 		if err := header(hdr); err != nil {
@@ -286,7 +234,7 @@ func (cs *contextSender) send(ctx context.Context, cw *chunkWriter) error {
 		if hdr.Size < bigFile {
 			n, err := io.ReadFull(f, small[:hdr.Size])
 			if err != nil || int64(n) != hdr.Size {
-				return fmt.Errorf("%s changed while it was sent: %v", rel, err)
+				return fmt.Errorf("%s changed while it was sent: %v", hdr.Name, err)
 			}
 			if _, err := cw.Write(small[:n]); err != nil {
 				return err
