@@ -116,6 +116,22 @@ func Filters(r *http.Request) (map[string][]string, error) {
 	return out, nil
 }
 
+// Filtered serves a list or prune call: fn's answer for the request's
+// filters, as JSON with status 200.
+func Filtered[T any](fn func(ctx context.Context, filters map[string][]string) (T, error)) HandlerFunc {
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+		f, err := Filters(r)
+		if err != nil {
+			return err
+		}
+		v, err := fn(ctx, f)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, v)
+	}
+}
+
 // Hijack takes over the connection of an attach-style request and answers
 // with Docker's upgrade response; the caller owns the returned connection.
 func Hijack(w http.ResponseWriter, r *http.Request, multiplexed bool) (Conn, error) {

@@ -40,7 +40,7 @@ func (rt *Router) Routes() []router.Route {
 		{Method: http.MethodGet, Path: "/images/get", Handler: rt.save},
 		{Method: http.MethodPost, Path: "/images/load", Handler: rt.load},
 		{Method: http.MethodPost, Path: "/images/create", Handler: rt.create},
-		{Method: http.MethodPost, Path: "/images/prune", Handler: rt.prune},
+		{Method: http.MethodPost, Path: "/images/prune", Handler: router.Filtered(rt.b.Prune)},
 		{Method: http.MethodGet, Path: "/images/{name...}", Handler: rt.getImage},
 		{Method: http.MethodPost, Path: "/images/{name...}", Handler: rt.postImage},
 		{Method: http.MethodDelete, Path: "/images/{name...}", Handler: rt.remove},
@@ -133,18 +133,6 @@ func (rt *Router) remove(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return err
 	}
 	return router.WriteJSON(w, http.StatusOK, resp)
-}
-
-func (rt *Router) prune(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	filters, err := router.Filters(r)
-	if err != nil {
-		return err
-	}
-	rep, err := rt.b.Prune(ctx, filters)
-	if err != nil {
-		return err
-	}
-	return router.WriteJSON(w, http.StatusOK, rep)
 }
 
 func (rt *Router) save(ctx context.Context, w http.ResponseWriter, r *http.Request) error {

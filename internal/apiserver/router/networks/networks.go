@@ -41,7 +41,7 @@ func (rt *Router) Routes() []router.Route {
 		{Method: http.MethodGet, Path: "/networks", Handler: rt.list},
 		{Method: http.MethodGet, Path: "/networks/{$}", Handler: rt.list},
 		{Method: http.MethodPost, Path: "/networks/create", Handler: rt.create},
-		{Method: http.MethodPost, Path: "/networks/prune", Handler: rt.prune},
+		{Method: http.MethodPost, Path: "/networks/prune", Handler: router.Filtered(rt.b.Prune)},
 		{Method: http.MethodGet, Path: "/networks/{id}", Handler: rt.inspect},
 		{Method: http.MethodDelete, Path: "/networks/{id}", Handler: rt.remove},
 		{Method: http.MethodPost, Path: "/networks/{id}/connect", Handler: rt.connect},
@@ -90,18 +90,6 @@ func (rt *Router) remove(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-func (rt *Router) prune(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	f, err := router.Filters(r)
-	if err != nil {
-		return err
-	}
-	rep, err := rt.b.Prune(ctx, f)
-	if err != nil {
-		return err
-	}
-	return router.WriteJSON(w, http.StatusOK, rep)
 }
 
 func (rt *Router) connect(ctx context.Context, w http.ResponseWriter, r *http.Request) error {

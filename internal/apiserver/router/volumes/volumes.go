@@ -28,24 +28,12 @@ func New(b Backend) *Router { return &Router{b: b} }
 // Routes implements router.Router.
 func (rt *Router) Routes() []router.Route {
 	return []router.Route{
-		{Method: http.MethodGet, Path: "/volumes", Handler: rt.list},
+		{Method: http.MethodGet, Path: "/volumes", Handler: router.Filtered(rt.b.List)},
 		{Method: http.MethodPost, Path: "/volumes/create", Handler: rt.create},
-		{Method: http.MethodPost, Path: "/volumes/prune", Handler: rt.prune},
+		{Method: http.MethodPost, Path: "/volumes/prune", Handler: router.Filtered(rt.b.Prune)},
 		{Method: http.MethodGet, Path: "/volumes/{name}", Handler: rt.inspect},
 		{Method: http.MethodDelete, Path: "/volumes/{name}", Handler: rt.remove},
 	}
-}
-
-func (rt *Router) list(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	f, err := router.Filters(r)
-	if err != nil {
-		return err
-	}
-	resp, err := rt.b.List(ctx, f)
-	if err != nil {
-		return err
-	}
-	return router.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (rt *Router) create(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
@@ -74,16 +62,4 @@ func (rt *Router) remove(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-func (rt *Router) prune(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	f, err := router.Filters(r)
-	if err != nil {
-		return err
-	}
-	rep, err := rt.b.Prune(ctx, f)
-	if err != nil {
-		return err
-	}
-	return router.WriteJSON(w, http.StatusOK, rep)
 }
