@@ -83,7 +83,7 @@ func (s *stageState) from(ctx context.Context) error {
 		}
 		p, err := platform.Parse(pv)
 		if err != nil {
-			return errdefs.InvalidArgumentf("failed to parse platform %s: %v", pv, err)
+			return errdefs.InvalidArgumentf("failed to parse platform %s: %w", pv, err)
 		}
 		s.platform = platform.Normalize(p)
 	}

@@ -49,7 +49,7 @@ func (s *Store) Writer(ctx context.Context, ref string, expected digest.Digest, 
 	alg := digest.Canonical
 	if expected != "" {
 		if err := expected.Validate(); err != nil {
-			return nil, fmt.Errorf("content writer: expected digest %q: %v: %w", expected, err, ErrInvalidArgument)
+			return nil, fmt.Errorf("content writer: expected digest %q: %w: %w", expected, err, ErrInvalidArgument)
 		}
 		if s.Exists(expected) {
 			return nil, fmt.Errorf("content %s: %w", expected, ErrAlreadyExists)
@@ -156,7 +156,7 @@ func (w *Writer) SetExpected(expected digest.Digest, size int64) error {
 		return fmt.Errorf("content writer %q: closed: %w", w.ref, ErrFailedPrecondition)
 	}
 	if err := expected.Validate(); err != nil {
-		return fmt.Errorf("content writer %q: expected digest %q: %v: %w", w.ref, expected, err, ErrInvalidArgument)
+		return fmt.Errorf("content writer %q: expected digest %q: %w: %w", w.ref, expected, err, ErrInvalidArgument)
 	}
 	cur := digest.Canonical
 	if w.expected != "" {

@@ -85,6 +85,12 @@ func IsInvalidArgument(err error) bool { return errors.Is(err, ErrInvalidArgumen
 // IsNotModified reports whether err is of class NotModified.
 func IsNotModified(err error) bool { return errors.Is(err, ErrNotModified) }
 
+// Classified reports whether err carries a class (or is a cancellation):
+// whether it is more than an internal error.
+func Classified(err error) bool {
+	return err != nil && HTTPStatus(err) != http.StatusInternalServerError
+}
+
 // HTTPStatus maps an error to the HTTP status the API answers with. It is the
 // only place in berth where that mapping lives.
 func HTTPStatus(err error) int {

@@ -70,7 +70,7 @@ func overlayMountFD(source string, flags uintptr, data []string) (int, error) {
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
-			return -1, fmt.Errorf("%w: fsopen: %v", errNewAPIUnsupported, err)
+			return -1, fmt.Errorf("%w: fsopen: %w", errNewAPIUnsupported, err)
 		}
 		return -1, fmt.Errorf("fsopen overlay: %w", err)
 	}
@@ -88,7 +88,7 @@ func overlayMountFD(source string, flags uintptr, data []string) (int, error) {
 				if err := unix.FsconfigSetString(fsfd, "lowerdir+", dir); err != nil {
 					if i == 0 && errors.Is(err, unix.EINVAL) {
 						// Kernels before 6.8 do not know "lowerdir+".
-						return -1, fmt.Errorf("%w: lowerdir+: %v", errNewAPIUnsupported, err)
+						return -1, fmt.Errorf("%w: lowerdir+: %w", errNewAPIUnsupported, err)
 					}
 					return -1, fsconfigError(fsfd, "lowerdir+ "+dir, err)
 				}

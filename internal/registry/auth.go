@@ -48,7 +48,7 @@ func LoadHtpasswd(path string) (*Htpasswd, error) {
 			return nil, fmt.Errorf("htpasswd %s:%d: user %q: only bcrypt hashes are supported (htpasswd -B)", path, line, user)
 		}
 		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-			return nil, fmt.Errorf("htpasswd %s:%d: user %q: %v", path, line, user, err)
+			return nil, fmt.Errorf("htpasswd %s:%d: user %q: %w", path, line, user, err)
 		}
 		h.users[user] = []byte(hash)
 	}

@@ -292,7 +292,7 @@ func runHelper(helper, action string, input []byte) ([]byte, error) {
 		if errors.As(err, &ee) {
 			return nil, fmt.Errorf("credential helper %s: %w", prog, err)
 		}
-		return nil, fmt.Errorf("credential helper %s %s: %v: %s", prog, action, err, msg)
+		return nil, fmt.Errorf("credential helper %s %s: %w: %s", prog, action, err, msg)
 	}
 	return stdout.Bytes(), nil
 }

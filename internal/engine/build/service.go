@@ -235,7 +235,7 @@ func (svc *Service) Build(ctx context.Context, req Request, out io.Writer) (Resu
 	if req.Platform != "" {
 		p, err := platform.Parse(req.Platform)
 		if err != nil {
-			return Result{}, errdefs.InvalidArgumentf("invalid platform %q: %v", req.Platform, err)
+			return Result{}, errdefs.InvalidArgumentf("invalid platform %q: %w", req.Platform, err)
 		}
 		if !platform.Default().Match(p) {
 			return Result{}, errdefs.InvalidArgumentf("platform %s is not supported: this host builds %s only", req.Platform, platform.Format(plat))

@@ -101,7 +101,7 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, out io
 	if opts.Platform != "" {
 		p, err := platform.Parse(opts.Platform)
 		if err != nil {
-			return errdefs.InvalidArgument(err)
+			return err
 		}
 		po.Platform = &p
 	}

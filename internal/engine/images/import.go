@@ -35,7 +35,7 @@ func (s *Service) Import(ctx context.Context, rootfs io.Reader, opts ImportOptio
 	if opts.Platform != "" {
 		p, err := platform.Parse(opts.Platform)
 		if err != nil {
-			return "", errdefs.InvalidArgumentf("invalid platform %q: %v", opts.Platform, err)
+			return "", errdefs.InvalidArgumentf("invalid platform %q: %w", opts.Platform, err)
 		}
 		co.Platform = &p
 	}

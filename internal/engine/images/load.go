@@ -20,7 +20,7 @@ import (
 func (s *Service) Load(ctx context.Context, r io.Reader) ([]string, error) {
 	loaded, err := s.store.Load(ctx, r, image.WithUnpack(s.sn))
 	if err != nil {
-		if errdefs.HTTPStatus(err) == 500 {
+		if !errdefs.Classified(err) {
 			// A bad archive is the client's input.
 			err = errdefs.InvalidArgument(err)
 		}

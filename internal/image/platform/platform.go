@@ -9,10 +9,12 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-project/berth/internal/errdefs"
 )
 
-// ErrInvalid is wrapped by Parse errors.
-var ErrInvalid = errors.New("invalid platform")
+// ErrInvalid is wrapped by Parse errors (an invalid argument).
+var ErrInvalid = errdefs.InvalidArgument(errors.New("invalid platform"))
 
 // Normalize lower-cases a platform and maps architecture aliases and
 // default variants to their canonical form (x86_64 -> amd64, aarch64 ->
