@@ -28,8 +28,11 @@ terminal false and args ["/bin/true"]. Each runtime has its own state
 directory and every run a fresh container ID. Target (issue 2): berth's
 median at most crun's. Every berth run starts the whole berth binary, whose
 package initialization (the image store's, the CLI's and the builder's
-dependencies included) costs about 2.5 ms here; docs/ARCHITECTURE.md
-("Where the time of a container start goes") has the breakdown.`,
+dependencies included) costs 2–3 ms of CPU here. crun runs right after runc
+in each round, and runc's cgroup migrations often spare crun the RCU grace
+period its own migration waits for when it runs alone; berth migrates
+nothing. docs/ARCHITECTURE.md ("Where the time of a container start goes")
+has the breakdown and figures.`,
 		Setup: setupLifecycle,
 	}
 }
