@@ -75,7 +75,10 @@ func (r *Result) OK(n int) bool {
 }
 
 // Measure runs the contenders interleaved: each round visits every
-// contender once, in order, until each has done its warm-up runs and n
+// contender once, each round starting one contender further on (A B C,
+// B C A, C A B, …) so that no contender always runs right after the same
+// other one (a runtime's leftovers, such as a cgroup write's RCU grace
+// period, then land on all alike), until each has done its warm-up runs and n
 // measured runs. A failed run is not counted and is made up for in a later
 // round (engines have flaky runs too); a contender whose runs fail
 // maxFailures times is dropped, and the others go on. Measuring stops early
@@ -96,7 +99,9 @@ func Measure(ctx context.Context, contenders []Contender, n, warmup, maxFailures
 	}
 	for seq := 0; ctx.Err() == nil; seq++ {
 		ran := false
-		for i, r := range results {
+		for j := range results {
+			i := (seq + j) % len(results)
+			r := results[i]
 			if r.Unavailable != "" || r.Dropped || ctx.Err() != nil || (warm[i] >= warmup && len(r.Samples) >= n) {
 				continue
 			}

@@ -39,10 +39,11 @@ func TestMeasureInterleaves(t *testing.T) {
 		{Name: "e", SetupErr: errors.New("no image"), Run: fakeRunner(&order, "e")},
 	}
 	res := Measure(context.Background(), cs, 3, 1, 2, io.Discard)
+	// Round k starts at contender k mod 5 (d and e never run).
 	want := []string{
 		"a0", "b0", "c0", // warm-up
-		"a1", "b1", "c1", // c fails (1)
-		"a2", "b2", "c2", // b fails (1), c fails (2): c dropped
+		"b1", "c1", "a1", // c fails (1)
+		"c2", "a2", "b2", // c fails (2): c dropped; b fails (1)
 		"a3", "b3",
 		"b4", // b makes up for its failed run
 	}

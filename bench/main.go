@@ -4,7 +4,8 @@
 //	go run ./bench -berth bin/berth -run 'runtime-lifecycle' -n 20 -out docs/benchmarks.md
 //
 // Every benchmark measures several contenders (berth and its peers, e.g. runc
-// and crun) interleaved: peer A run 1, peer B run 1, berth run 1, peer A run 2,
+// and crun) interleaved: peer A run 1, peer B run 1, berth run 1, then peer B,
+// berth, peer A (each round starts one contender further on),
 // and so on, so that drift in the machine's load hits all of them alike. It
 // reports the median, p10 and p90 of each and the ratio of each median to the
 // fastest peer's, and rewrites only its own section of the output file.
