@@ -25,7 +25,7 @@ func newStartCommand(cli *command.CLI) *cobra.Command {
 				}
 				return startAttached(ctx, cli, args[0], interactive)
 			}
-			return forEach(ctx, cli, args, true, func(c *client.Client, n string) error {
+			return cli.ForEach(ctx, args, true, func(c *client.Client, n string) error {
 				_, err := c.ContainerStart(ctx, n, client.ContainerStartOptions{})
 				return err
 			})

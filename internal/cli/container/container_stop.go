@@ -21,7 +21,7 @@ func newStopCommand(cli *command.CLI) *cobra.Command {
 			if cmd.Flags().Changed("timeout") {
 				opts.Timeout = &timeout
 			}
-			return forEach(cmd.Context(), cli, args, true, func(c *client.Client, n string) error {
+			return cli.ForEach(cmd.Context(), args, true, func(c *client.Client, n string) error {
 				_, err := c.ContainerStop(cmd.Context(), n, opts)
 				return err
 			})
@@ -44,7 +44,7 @@ func newRestartCommand(cli *command.CLI) *cobra.Command {
 			if cmd.Flags().Changed("timeout") {
 				opts.Timeout = &timeout
 			}
-			return forEach(cmd.Context(), cli, args, true, func(c *client.Client, n string) error {
+			return cli.ForEach(cmd.Context(), args, true, func(c *client.Client, n string) error {
 				_, err := c.ContainerRestart(cmd.Context(), n, opts)
 				return err
 			})
@@ -62,7 +62,7 @@ func newKillCommand(cli *command.CLI) *cobra.Command {
 		Short: "Kill one or more running containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return forEach(cmd.Context(), cli, args, true, func(c *client.Client, n string) error {
+			return cli.ForEach(cmd.Context(), args, true, func(c *client.Client, n string) error {
 				_, err := c.ContainerKill(cmd.Context(), n, client.ContainerKillOptions{Signal: signal})
 				return err
 			})
@@ -80,7 +80,7 @@ func newRmCommand(cli *command.CLI) *cobra.Command {
 		Short:   "Remove one or more containers",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return forEach(cmd.Context(), cli, args, true, func(c *client.Client, n string) error {
+			return cli.ForEach(cmd.Context(), args, true, func(c *client.Client, n string) error {
 				_, err := c.ContainerRemove(cmd.Context(), n, opts)
 				return err
 			})
@@ -97,7 +97,7 @@ func newPauseCommand(cli *command.CLI) *cobra.Command {
 		Short: "Pause all processes within one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return forEach(cmd.Context(), cli, args, true, func(c *client.Client, n string) error {
+			return cli.ForEach(cmd.Context(), args, true, func(c *client.Client, n string) error {
 				_, err := c.ContainerPause(cmd.Context(), n, client.ContainerPauseOptions{})
 				return err
 			})
@@ -111,7 +111,7 @@ func newUnpauseCommand(cli *command.CLI) *cobra.Command {
 		Short: "Unpause all processes within one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return forEach(cmd.Context(), cli, args, true, func(c *client.Client, n string) error {
+			return cli.ForEach(cmd.Context(), args, true, func(c *client.Client, n string) error {
 				_, err := c.ContainerUnpause(cmd.Context(), n, client.ContainerUnpauseOptions{})
 				return err
 			})
@@ -125,7 +125,7 @@ func newRenameCommand(cli *command.CLI) *cobra.Command {
 		Short: "Rename a container",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return forEach(cmd.Context(), cli, args[:1], false, func(c *client.Client, n string) error {
+			return cli.ForEach(cmd.Context(), args[:1], false, func(c *client.Client, n string) error {
 				_, err := c.ContainerRename(cmd.Context(), n, client.ContainerRenameOptions{NewName: args[1]})
 				return err
 			})

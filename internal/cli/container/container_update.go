@@ -28,7 +28,7 @@ func newUpdateCommand(cli *command.CLI) *cobra.Command {
 				}
 				opts.RestartPolicy = &p
 			}
-			return forEach(cmd.Context(), cli, args, true, func(c *client.Client, n string) error {
+			return cli.ForEach(cmd.Context(), args, true, func(c *client.Client, n string) error {
 				res, err := c.ContainerUpdate(cmd.Context(), n, opts)
 				for _, w := range res.Warnings {
 					fmt.Fprintln(cli.Err, "WARNING:", w)

@@ -121,19 +121,10 @@ func newRemove(cli *command.CLI) *cobra.Command {
 		Short:   "Remove one or more volumes",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cli.Client(cmd.Context())
-			if err != nil {
+			return cli.ForEach(cmd.Context(), args, true, func(c *client.Client, n string) error {
+				_, err := c.VolumeRemove(cmd.Context(), n, client.VolumeRemoveOptions{Force: force})
 				return err
-			}
-			var errs []string
-			for _, n := range args {
-				if _, err := c.VolumeRemove(cmd.Context(), n, client.VolumeRemoveOptions{Force: force}); err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				fmt.Fprintln(cli.Out, n)
-			}
-			return command.JoinErrors(errs)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of one or more volumes")
