@@ -144,26 +144,30 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 
 // Mounts implements snapshot.Snapshotter.
 func (s *Snapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, error) {
-	var mounts []mount.Mount
-	err := s.store.View(func(db *DB) error {
-		rec, err := db.Get(key)
-		if err != nil {
-			return err
-		}
-		if rec.Kind == snapshot.KindCommitted {
-			return fmt.Errorf("snapshot %q is committed: %w", key, snapshot.ErrFailedPrecondition)
-		}
-		parents, err := db.ParentIDs(rec.Parent)
-		if err != nil {
-			return err
-		}
-		mounts = s.driver.Mounts(rec.ID, rec.Kind, parents)
-		return nil
-	})
+	rec, parents, err := s.tree(key, true)
 	if err != nil {
 		return nil, fmt.Errorf("mounts of %q: %w", key, err)
 	}
-	return mounts, nil
+	return s.driver.Mounts(rec.ID, rec.Kind, parents), nil
+}
+
+// tree reads the record of snapshot key and the IDs of its parents,
+// newest first; active or view snapshots only when uncommitted is set.
+func (s *Snapshotter) tree(key string, uncommitted bool) (*Record, []string, error) {
+	var rec *Record
+	var parents []string
+	err := s.store.View(func(db *DB) error {
+		var err error
+		if rec, err = db.Get(key); err != nil {
+			return err
+		}
+		if uncommitted && rec.Kind == snapshot.KindCommitted {
+			return fmt.Errorf("snapshot %q is committed: %w", key, snapshot.ErrFailedPrecondition)
+		}
+		parents, err = db.ParentIDs(rec.Parent)
+		return err
+	})
+	return rec, parents, err
 }
 
 // Commit implements snapshot.Snapshotter.
@@ -324,23 +328,13 @@ func (s *Snapshotter) LowerDirs(ctx context.Context, key string) ([]string, erro
 	if !s.driver.Overlay() {
 		return nil, nil
 	}
-	var dirs []string
-	err := s.store.View(func(db *DB) error {
-		rec, err := db.Get(key)
-		if err != nil {
-			return err
-		}
-		parents, err := db.ParentIDs(rec.Parent)
-		if err != nil {
-			return err
-		}
-		for _, id := range parents {
-			dirs = append(dirs, FSDir(s.root, id))
-		}
-		return nil
-	})
+	_, parents, err := s.tree(key, false)
 	if err != nil {
 		return nil, fmt.Errorf("lower dirs of %q: %w", key, err)
+	}
+	var dirs []string
+	for _, id := range parents {
+		dirs = append(dirs, FSDir(s.root, id))
 	}
 	return dirs, nil
 }
@@ -353,29 +347,14 @@ func (s *Snapshotter) Close() error { return nil }
 // stacks its own dir on its parents' as lower dirs, without a work dir,
 // so the snapshot may be mounted writable elsewhere at the same time.
 func (s *Snapshotter) ReadOnlyMounts(ctx context.Context, key string) ([]mount.Mount, error) {
-	var mounts []mount.Mount
-	err := s.store.View(func(db *DB) error {
-		rec, err := db.Get(key)
-		if err != nil {
-			return err
-		}
-		if rec.Kind == snapshot.KindCommitted {
-			return fmt.Errorf("snapshot %q is committed: %w", key, snapshot.ErrFailedPrecondition)
-		}
-		parents, err := db.ParentIDs(rec.Parent)
-		if err != nil {
-			return err
-		}
-		if s.driver.Overlay() {
-			parents = append([]string{rec.ID}, parents...)
-		}
-		mounts = s.driver.Mounts(rec.ID, snapshot.KindView, parents)
-		return nil
-	})
+	rec, parents, err := s.tree(key, true)
 	if err != nil {
 		return nil, fmt.Errorf("read-only mounts of %q: %w", key, err)
 	}
-	return mounts, nil
+	if s.driver.Overlay() {
+		parents = append([]string{rec.ID}, parents...)
+	}
+	return s.driver.Mounts(rec.ID, snapshot.KindView, parents), nil
 }
 
 // ParentDir returns the directory holding the whole tree of the parent of
