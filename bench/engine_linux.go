@@ -101,6 +101,28 @@ func setupEngines(env Env, runFor func(engineCLI) func(int) (time.Duration, erro
 	rootfsTar := filepath.Join(tmp, "rootfs.tar")
 	tarErr := makeRootfsTar(tmp, rootfsTar)
 
+	contenders := engineContenders(env, benchImage, func(c *Contender, eng engineCLI) {
+		if tarErr != nil {
+			c.SetupErr = tarErr
+			return
+		}
+		c.Version = engineVersion(eng)
+		if err := ensureImage(env, &eng, rootfsTar); err != nil {
+			c.SetupErr = err
+			return
+		}
+		if eng.image != benchImage {
+			c.Version += " (image " + eng.image + ")"
+		}
+		engines = append(engines, eng)
+		c.Run = runFor(eng)
+	})
+	return contenders, cleanup, nil
+}
+
+// engineContenders makes one contender per engine CLI (docker, podman,
+// berth) running image; ready completes those that are available.
+func engineContenders(env Env, image string, ready func(c *Contender, eng engineCLI)) []Contender {
 	var contenders []Contender
 	for _, e := range []struct {
 		name string
@@ -111,31 +133,25 @@ func setupEngines(env Env, runFor func(engineCLI) func(int) (time.Duration, erro
 		{"podman", true, lookPath("podman")},
 		{"berth", false, env.Berth},
 	} {
-		c := Contender{Name: e.name, Peer: e.peer}
-		if e.peer && e.bin == "" {
-			c.Unavailable = e.name + " is not installed (hack/install-peers.sh)"
-		} else if !e.peer {
-			c.Unavailable = berthMissing(e.bin)
-		}
-		if c.Unavailable == "" && tarErr != nil {
-			c.SetupErr = tarErr
-		}
-		if c.Unavailable == "" && c.SetupErr == nil {
-			eng := engineCLI{name: e.name, bin: e.bin, image: benchImage}
-			c.Version = engineVersion(eng)
-			if err := ensureImage(env, &eng, rootfsTar); err != nil {
-				c.SetupErr = err
-			} else {
-				if eng.image != benchImage {
-					c.Version += " (image " + eng.image + ")"
-				}
-				engines = append(engines, eng)
-				c.Run = runFor(eng)
-			}
+		c := Contender{Name: e.name, Peer: e.peer, Unavailable: unavailable(e.name, e.peer, e.bin)}
+		if c.Unavailable == "" {
+			ready(&c, engineCLI{name: e.name, bin: e.bin, image: image})
 		}
 		contenders = append(contenders, c)
 	}
-	return contenders, cleanup, nil
+	return contenders
+}
+
+// unavailable says why a contender cannot run: a peer not installed, or
+// no usable berth binary ("" when it can).
+func unavailable(name string, peer bool, bin string) string {
+	switch {
+	case peer && bin == "":
+		return name + " is not installed (hack/install-peers.sh)"
+	case !peer:
+		return berthMissing(bin)
+	}
+	return ""
 }
 
 func lookPath(name string) string {

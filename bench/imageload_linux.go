@@ -64,32 +64,13 @@ func setupImageLoad(env Env) ([]Contender, func(), error) {
 	if err := testimage.WriteArchive(archive, tmp, img); err != nil {
 		return nil, cleanup, fmt.Errorf("write the archive: %w", err)
 	}
-	var contenders []Contender
-	for _, e := range []struct {
-		name string
-		peer bool
-		bin  string
-	}{
-		{"docker", true, lookPath("docker")},
-		{"podman", true, lookPath("podman")},
-		{"berth", false, env.Berth},
-	} {
-		c := Contender{Name: e.name, Peer: e.peer}
-		if e.peer && e.bin == "" {
-			c.Unavailable = e.name + " is not installed (hack/install-peers.sh)"
-		} else if !e.peer {
-			c.Unavailable = berthMissing(e.bin)
-		}
-		if c.Unavailable == "" {
-			eng := engineCLI{name: e.name, bin: e.bin, image: loadImage}
-			engines = append(engines, eng)
-			c.Version = engineVersion(eng)
-			mem := &peakMemory{engine: eng}
-			c.Run = func(int) (time.Duration, error) { return loadAndRun(env, eng, archive, mem) }
-			c.Notes = mem.notes
-		}
-		contenders = append(contenders, c)
-	}
+	contenders := engineContenders(env, loadImage, func(c *Contender, eng engineCLI) {
+		engines = append(engines, eng)
+		c.Version = engineVersion(eng)
+		mem := &peakMemory{engine: eng}
+		c.Run = func(int) (time.Duration, error) { return loadAndRun(env, eng, archive, mem) }
+		c.Notes = mem.notes
+	})
 	return contenders, cleanup, nil
 }
 

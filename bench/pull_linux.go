@@ -106,12 +106,8 @@ func setupPull(env Env) ([]Contender, func(), error) {
 			}
 			rmArgv = []string{podman, "rmi", "-f", ref}
 		}
-		switch {
-		case c.Unavailable != "":
-		case p.peer && p.bin == "":
-			c.Unavailable = p.name + " is not installed (hack/install-peers.sh)"
-		case !p.peer:
-			c.Unavailable = berthMissing(p.bin)
+		if c.Unavailable == "" {
+			c.Unavailable = unavailable(p.name, p.peer, p.bin)
 		}
 		if c.Unavailable == "" {
 			c.Version = pullerVersion(p.name, p.bin)

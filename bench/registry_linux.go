@@ -207,24 +207,8 @@ func makeBenchImage(dir string) (*benchImageFiles, error) {
 // each as POST, one streamed PATCH and the final PUT, as docker does), then
 // its manifest as tag.
 func pushBenchImage(ctx context.Context, c *http.Client, base, repo, tag string, im *benchImageFiles) error {
-	sem := make(chan struct{}, 4)
-	errs := make(chan error, len(im.blobs))
-	var wg sync.WaitGroup
-	for _, b := range im.blobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			errs <- pushBlob(ctx, c, base, repo, b)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
+	if err := eachBlob(im.blobs, func(b benchBlob) error { return pushBlob(ctx, c, base, repo, b) }); err != nil {
+		return err
 	}
 	req, _ := http.NewRequestWithContext(ctx, "PUT", base+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(im.manifest))
 	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
@@ -288,32 +272,38 @@ func pushBlob(ctx context.Context, c *http.Client, base, repo string, b benchBlo
 // pullBenchBlobs downloads every blob of the image (4 at a time) and
 // checks their digests.
 func pullBenchBlobs(ctx context.Context, c *http.Client, base, repo string, im *benchImageFiles) error {
+	return eachBlob(im.blobs, func(b benchBlob) error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v2/"+repo+"/blobs/"+b.desc.Digest.String(), nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("get %s: %s", b.desc.Digest, resp.Status)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, resp.Body)
+		if err == nil && (n != b.desc.Size || "sha256:"+hex.EncodeToString(h.Sum(nil)) != b.desc.Digest.String()) {
+			err = fmt.Errorf("blob %s: got %d bytes with another digest", b.desc.Digest, n)
+		}
+		return err
+	})
+}
+
+// eachBlob runs fn on every blob, 4 at a time, and returns the first
+// error.
+func eachBlob(blobs []benchBlob, fn func(benchBlob) error) error {
 	sem := make(chan struct{}, 4)
-	errs := make(chan error, len(im.blobs))
+	errs := make(chan error, len(blobs))
 	var wg sync.WaitGroup
-	for _, b := range im.blobs {
+	for _, b := range blobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v2/"+repo+"/blobs/"+b.desc.Digest.String(), nil)
-			resp, err := c.Do(req)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				errs <- fmt.Errorf("get %s: %s", b.desc.Digest, resp.Status)
-				return
-			}
-			h := sha256.New()
-			n, err := io.Copy(h, resp.Body)
-			if err == nil && (n != b.desc.Size || "sha256:"+hex.EncodeToString(h.Sum(nil)) != b.desc.Digest.String()) {
-				err = fmt.Errorf("blob %s: got %d bytes with another digest", b.desc.Digest, n)
-			}
-			errs <- err
+			errs <- fn(b)
 		}()
 	}
 	wg.Wait()
