@@ -49,6 +49,11 @@ func New(routers ...router.Router) *Server {
 			s.mux.Handle(r.Method+" "+r.Path, s.wrap(r.Handler))
 		}
 	}
+	// What no route matches (another method too) is Docker's 404; the
+	// mux finds a request's route once.
+	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errdefs.NotFoundf("page not found"))
+	}))
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -77,12 +82,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path = m[2]
 		r.URL.RawPath = ""
 	}
-	r = r.WithContext(router.WithVersion(r.Context(), version))
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		writeError(w, errdefs.NotFoundf("page not found"))
-		return
-	}
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, r.WithContext(router.WithVersion(r.Context(), version)))
 }
 
 func (s *Server) wrap(h router.HandlerFunc) http.Handler {
