@@ -240,7 +240,6 @@ func upstreams(hc *container.HostConfig) []string {
 // and sandbox key are filled in.
 func (s *Service) Setup(ctx context.Context, c *crec.Container) (string, error) {
 	mode := c.HostConfig.NetworkMode
-	host := resolvconf.Host()
 	switch {
 	case mode.IsHost():
 		hn, _ := os.Hostname()
@@ -252,13 +251,13 @@ func (s *Service) Setup(ctx context.Context, c *crec.Container) (string, error) 
 		if err != nil {
 			return "", errdefs.InvalidArgument(err)
 		}
-		return "", etc{hostname: hn, hosts: string(hosts) + strings.TrimPrefix(extra, hostsHeader), resolv: host.Bytes()}.write(c.Dir)
+		return "", etc{hostname: hn, hosts: string(hosts) + strings.TrimPrefix(extra, hostsHeader), resolv: resolvconf.Host().Bytes()}.write(c.Dir)
 	case mode.IsNone():
 		hosts, err := hostsFor(c, nil, netip.Addr{})
 		if err != nil {
 			return "", errdefs.InvalidArgument(err)
 		}
-		return "", etc{hostname: hostname(c), hosts: hosts, resolv: resolvFor(c, netip.Addr{}, host, false)}.write(c.Dir)
+		return "", etc{hostname: hostname(c), hosts: hosts, resolv: resolvFor(c, netip.Addr{}, resolvconf.Host(), false)}.write(c.Dir)
 	case mode.IsContainer():
 		t, err := s.containers.Get(mode.ConnectedContainer())
 		if err != nil {
@@ -285,7 +284,7 @@ func (s *Service) Setup(ctx context.Context, c *crec.Container) (string, error) 
 	if stale {
 		s.Teardown(ctx, c)
 	}
-	return s.setupBridges(c, host)
+	return s.setupBridges(c, resolvconf.Host())
 }
 
 type plan struct {
