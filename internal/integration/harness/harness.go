@@ -24,13 +24,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-project/berth/internal/cli"
-	"github.com/berth-project/berth/internal/daemon"
-	"github.com/berth-project/berth/internal/network/dns"
-	registrycli "github.com/berth-project/berth/internal/registry/cli"
-	"github.com/berth-project/berth/internal/runtime"
-	runtimecli "github.com/berth-project/berth/internal/runtime/cli"
-	"github.com/berth-project/berth/internal/shim"
+	"github.com/berth-project/berth/internal/dispatch"
 )
 
 // DockerCLI is the docker CLI used against test daemons: docker 28
@@ -40,28 +34,11 @@ const DockerCLI = "/usr/local/bin/docker"
 // MainEnv set to 1 makes a test binary using Main act as berth.
 const MainEnv = "BERTH_TEST_MAIN"
 
-// Main is TestMain of a package using the harness: it dispatches the
-// berth entry points when the harness runs the test binary as berth.
+// Main is TestMain of a package using the harness: it runs berth's
+// subcommands when the harness runs the test binary as berth.
 func Main(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == runtime.InitCommand {
-		runtime.Init()
-		return
-	}
-	if os.Getenv(MainEnv) == "1" && len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "runtime":
-			os.Exit(runtimecli.Main(os.Args[2:]))
-		case "daemon":
-			os.Exit(daemon.Main(os.Args[2:]))
-		case "shim":
-			os.Exit(shim.Main(os.Args[2:]))
-		case "dns-resolver":
-			os.Exit(dns.Main(os.Args[2:]))
-		case "registry":
-			os.Exit(registrycli.Main(os.Args[2:]))
-		default:
-			os.Exit(cli.Main(os.Args[1:]))
-		}
+	if args := os.Args[1:]; dispatch.IsInit(args) || (os.Getenv(MainEnv) == "1" && len(args) > 0) {
+		os.Exit(dispatch.Run(args))
 	}
 	os.Exit(m.Run())
 }
