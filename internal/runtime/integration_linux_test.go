@@ -248,6 +248,17 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
+// TestLoopbackUp: a container in a network namespace of its own finds "lo"
+// up, as with runc and crun (IFF_UP|IFF_LOOPBACK = 0x9; 0x8 when down).
+func TestLoopbackUp(t *testing.T) {
+	bothInits(t, func(t *testing.T) {
+		e := newEnv(t, "/bin/cat", "/sys/class/net/lo/flags")
+		if out := strings.TrimSpace(e.mustRun()); out != "0x9" {
+			t.Fatalf("lo flags %q, want 0x9 (up)", out)
+		}
+	})
+}
+
 func TestExecAndPs(t *testing.T) {
 	bothInits(t, func(t *testing.T) {
 		e := newEnv(t, "/bin/sleep", "1000")

@@ -539,6 +539,9 @@ func namespaceStage(p *nsexec.Plan, o spawnOpts) (uintptr, error) {
 	if o.newCgroupNS {
 		p.Op(nsexec.OpUnshare, unix.CLONE_NEWCGROUP, "create cgroup namespace")
 	}
+	if o.newFlags&unix.CLONE_NEWNET != 0 {
+		p.Op(nsexec.OpLoopbackUp)
+	}
 	return cloneFlags, nil
 }
 

@@ -71,6 +71,7 @@ const (
 	OpExec            = 41 // argv: exec the looked-up path with the environment
 	OpEnd             = 42 //
 	OpEnterCgroup     = 43 // v1 "tasks" files: write "0" to each (move in without migration)
+	OpLoopbackUp      = 44 // bring up "lo" of the network namespace the process made
 	planMagic         = "BERTHPL1"
 	maxPlanSize       = 8 << 20
 	maxArgsPerOp      = 16

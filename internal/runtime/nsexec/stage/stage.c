@@ -34,6 +34,7 @@ typedef unsigned long size_t;
 #define NR_rt_sigprocmask 14
 #define NR_ioctl 16
 #define NR_fcntl 72
+#define NR_socket 41
 #define NR_sendmsg 46
 #define NR_execve 59
 #define NR_umask 95
@@ -838,6 +839,7 @@ enum {
 	OP_EXEC = 41,
 	OP_END = 42,
 	OP_ENTER_CGROUP = 43,
+	OP_LOOPBACK_UP = 44,
 };
 
 #define MAXLIST 4096
@@ -1683,6 +1685,29 @@ static void op_enter_cgroup(const struct op *o)
 	}
 }
 
+/* op_loopback_up brings "lo" up in the network namespace this process
+ * made (runc and crun do too: a process in a new namespace expects
+ * 127.0.0.1 to work). */
+static void op_loopback_up(void)
+{
+	struct {
+		char name[16];
+		short flags;
+		char pad[22];
+	} ifr = {"lo", 0, {0}};
+	int fd = (int)SC(socket, 2 /* AF_INET */, 2 /* SOCK_DGRAM */ | O_CLOEXEC, 0, 0, 0, 0);
+	if (fd < 0)
+		fail(-fd, "bring up the loopback interface: socket");
+	long r = SC(ioctl, fd, 0x8913 /* SIOCGIFFLAGS */, &ifr, 0, 0, 0);
+	if (r == 0 && !(ifr.flags & 1 /* IFF_UP */)) {
+		ifr.flags |= 1;
+		r = SC(ioctl, fd, 0x8914 /* SIOCSIFFLAGS */, &ifr, 0, 0, 0);
+	}
+	closefd(fd);
+	if (r < 0)
+		fail((int)-r, "bring up the loopback interface");
+}
+
 static void run(const struct op *o)
 {
 	long r;
@@ -1815,6 +1840,9 @@ static void run(const struct op *o)
 		break;
 	case OP_RESET_SIGNALS:
 		op_reset_signals();
+		break;
+	case OP_LOOPBACK_UP:
+		op_loopback_up();
 		break;
 	case OP_EXEC:
 		op_exec(o);
