@@ -1,14 +1,7 @@
 package engine
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -16,11 +9,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/berth-project/berth/internal/integration/harness"
+	"github.com/berth-project/berth/internal/registry/creds"
 	"github.com/berth-project/berth/internal/testport"
 )
 
@@ -83,23 +76,11 @@ func startDockerRegistry(t *testing.T, htpasswd, certFile, keyFile string) *regP
 // certificate for 127.0.0.1 into dir.
 func writeCreds(t *testing.T, dir, user, pass string) (htpasswd, cert, key string) {
 	t.Helper()
-	hash, _ := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
-	htpasswd = filepath.Join(dir, "htpasswd")
-	os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600)
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	f, err := creds.Write(dir, user, pass, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kb, _ := x509.MarshalECPrivateKey(k)
-	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return htpasswd, cert, key
+	return f.Htpasswd, f.Cert, f.Key
 }
 
 // loadTestImage loads a generated image (busybox and `extra` layers of

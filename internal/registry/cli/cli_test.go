@@ -3,17 +3,11 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +20,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/berth-project/berth/internal/registry/creds"
 )
 
 // The test binary doubles as `berth registry`, so that the tests run the
@@ -208,11 +204,13 @@ func TestKilledMidUpload(t *testing.T) {
 // --htpasswd and talks to it over verified HTTPS.
 func TestServeTLSAndHtpasswd(t *testing.T) {
 	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
-	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o644)
-	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
-	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("user:"+string(hash)+"\n"), 0o600)
+	if _, err := creds.Write(dir, "user", "pw", bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := startRegistry(t, "--root", filepath.Join(dir, "root"), "--tls-cert", filepath.Join(dir, "cert.pem"),
 		"--tls-key", filepath.Join(dir, "key.pem"), "--htpasswd", filepath.Join(dir, "htpasswd"))
 	if !strings.HasPrefix(reg.url, "https://") {
@@ -254,26 +252,6 @@ func TestServeRefusesBadFlags(t *testing.T) {
 			t.Errorf("%v: err %v, output %q", args, err, out)
 		}
 	}
-}
-
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }
 
 // run runs `berth registry ARGS` (this test binary) and returns its output.
