@@ -399,6 +399,19 @@ func (p *puller) fetchSmallBlob(ctx context.Context, desc ocispec.Descriptor) er
 	return p.download(ctx, dl)
 }
 
+// completeBlob waits for the download of a layer whose snapshot exists
+// but whose blob the store lacks: the image is whole only with it.
+func (p *puller) completeBlob(ctx context.Context, j *layerJob) error {
+	if j.dl == nil {
+		return nil
+	}
+	if err := j.dl.wait(ctx); err != nil {
+		return err
+	}
+	p.progress.emit(j.id, "Pull complete")
+	return nil
+}
+
 // unpackAll unpacks the layers in order, each as soon as the one below is
 // done and its own blob is arriving (or stored).
 func (p *puller) unpackAll(ctx context.Context, jobs []*layerJob) error {
@@ -408,13 +421,8 @@ func (p *puller) unpackAll(ctx context.Context, jobs []*layerJob) error {
 	parent := ""
 	for _, j := range jobs {
 		if j.haveSnapshot {
-			if j.dl != nil {
-				// The snapshot exists but the store lacks the blob: the
-				// download still has to finish for the image to be whole.
-				if err := j.dl.wait(ctx); err != nil {
-					return err
-				}
-				p.progress.emit(j.id, "Pull complete")
+			if err := p.completeBlob(ctx, j); err != nil {
+				return err
 			}
 			parent = j.chain
 			continue
@@ -530,11 +538,8 @@ func (p *puller) unpackParallel(ctx context.Context, jobs []*layerJob) error {
 	parent := ""
 	for i, j := range jobs {
 		if j.haveSnapshot {
-			if j.dl != nil {
-				if err := j.dl.wait(ctx); err != nil {
-					return err
-				}
-				p.progress.emit(j.id, "Pull complete")
+			if err := p.completeBlob(ctx, j); err != nil {
+				return err
 			}
 			parent = j.chain
 			continue
@@ -794,20 +799,12 @@ func (p *puller) download(ctx context.Context, dl *download) (err error) {
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		if attempt >= p.c.opts.Retries || !retryable(err) {
+		if err := p.c.retry(ctx, progress, dl.id, attempt, &backoff, err); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
 			return fmt.Errorf("download %s: %w", dl.desc.Digest, err)
 		}
-		secs := max(1, int(backoff/time.Second))
-		progress.emit(dl.id, fmt.Sprintf("Retrying in %d second%s", secs, plural(secs)))
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
 	}
 	if progress != nil {
 		progress(Event{ID: dl.id, Status: "Downloading", Current: w.Offset(), Total: dl.desc.Size})
@@ -868,6 +865,29 @@ func (n notifyWriter) Write(p []byte) (int, error) {
 	k, err := n.w.Write(p)
 	n.dl.advance(int64(k))
 	return k, err
+}
+
+// retry decides after a failed attempt (the attempt-th, from 0) of a
+// transfer: it returns ctx's cause when ctx ended, err when err is not
+// worth another attempt or the attempts are used up; otherwise it says
+// "Retrying in N seconds" as docker does, waits backoff, doubles it (up
+// to 10 s) and returns nil.
+func (c *Client) retry(ctx context.Context, progress Progress, id string, attempt int, backoff *time.Duration, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if attempt >= c.opts.Retries || !retryable(err) {
+		return err
+	}
+	secs := max(1, int(*backoff/time.Second))
+	progress.emit(id, fmt.Sprintf("Retrying in %d second%s", secs, plural(secs)))
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-time.After(*backoff):
+	}
+	*backoff = min(*backoff*2, 10*time.Second)
+	return nil
 }
 
 // retryable reports whether a failed transfer is worth another attempt.

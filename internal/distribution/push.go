@@ -418,20 +418,9 @@ func (p *pusher) upload(ctx context.Context, desc ocispec.Descriptor, s *uploadS
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		if attempt >= p.c.opts.Retries || !retryable(err) {
+		if err := p.c.retry(ctx, progress, id, attempt, &backoff, err); err != nil {
 			return err
 		}
-		secs := max(1, int(backoff/time.Second))
-		progress.emit(id, fmt.Sprintf("Retrying in %d second%s", secs, plural(secs)))
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
 		if s != nil {
 			// Resume where the registry got to, if the session survived.
 			if off, serr := p.sessionOffset(ctx, s); serr == nil && off <= size {
