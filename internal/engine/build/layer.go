@@ -71,15 +71,7 @@ func (s *session) writeLayer(ctx context.Context, parent digest.Digest, entries 
 			return nil, err
 		}
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		tw := tar.NewWriter(pw)
-		err := writeEntries(tw, entries)
-		if err == nil {
-			err = tw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
+	pr := tarEntries(entries)
 	layer, err := s.storeAndApply(ctx, pr, func(r io.Reader) error {
 		_, _, err := archive.Apply(ctx, dir, r, archive.ApplyOptions{Overlay: overlay, Parents: parents, NoDigest: true})
 		return err
@@ -93,6 +85,20 @@ func (s *session) writeLayer(ctx context.Context, parent digest.Digest, entries 
 	}
 	committed = true
 	return layer, nil
+}
+
+// tarEntries streams entries as a tar; a failure reaches the reader.
+func tarEntries(entries []entry) *io.PipeReader {
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := writeEntries(tw, entries)
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr
 }
 
 func writeEntries(tw *tar.Writer, entries []entry) error {

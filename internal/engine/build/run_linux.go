@@ -1,7 +1,6 @@
 package build
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -442,15 +441,7 @@ func (s *session) materialize(ctx context.Context, src *sources, bundle string) 
 		hdr.PAXRecords = nil
 		entries = append(entries, entry{hdr: hdr, open: r.files[0].open})
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		tw := tar.NewWriter(pw)
-		err := writeEntries(tw, entries)
-		if err == nil {
-			err = tw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
+	pr := tarEntries(entries)
 	if _, _, err := archive.Apply(ctx, dir, pr, archive.ApplyOptions{}); err != nil {
 		pr.CloseWithError(err)
 		return "", clean, fmt.Errorf("RUN --mount=type=bind: %w", err)
