@@ -21,6 +21,7 @@ import (
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/network/bridge"
 	"github.com/berth-project/berth/internal/network/firewall"
+	"github.com/berth-project/berth/internal/network/ipam"
 	"github.com/berth-project/berth/internal/network/portmap"
 	"github.com/berth-project/berth/internal/network/resolvconf"
 )
@@ -287,6 +288,29 @@ func (s *Service) Setup(ctx context.Context, c *crec.Container) (string, error) 
 	return s.setupBridges(c, resolvconf.Host())
 }
 
+// allocate takes the address es asks for from pool, or the next free one.
+func allocate(pool *ipam.Pool, es *apinet.EndpointSettings) (netip.Addr, error) {
+	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
+		ip := es.IPAMConfig.IPv4Address
+		return ip, pool.Reserve(ip)
+	}
+	return pool.Allocate()
+}
+
+// newEndpoint describes c's endpoint on n at ip, named ifname in the
+// container, with a new veth on the bridge of index idx.
+func (s *Service) newEndpoint(c *crec.Container, n *network.Network, es *apinet.EndpointSettings, ip netip.Addr, ifname string, idx int) (*network.Endpoint, bridge.Endpoint) {
+	mac := net.HardwareAddr(es.MacAddress)
+	if len(mac) == 0 {
+		mac = bridge.MAC(ip)
+	}
+	ep := &network.Endpoint{
+		ID: newID(), NetworkID: n.ID, ContainerID: c.ID, Names: dnsNames(c, es), IP: ip, MAC: mac.String(),
+		HostIf: s.vethName(), IfName: ifname, Upstreams: upstreams(c.HostConfig),
+	}
+	return ep, bridge.Endpoint{HostName: ep.HostIf, Name: ifname, BridgeIndex: idx, Addr: netip.PrefixFrom(ip, n.Subnet.Bits()), MAC: mac, MTU: n.MTU}
+}
+
 type plan struct {
 	n   *network.Network
 	es  *apinet.EndpointSettings
@@ -323,27 +347,13 @@ func (s *Service) setupBridges(c *crec.Container, host resolvconf.File) (path st
 			s.mu.Unlock()
 			return "", errdefs.Unavailable(fmt.Errorf("network %s is not set up", n.Name))
 		}
-		var ip netip.Addr
-		if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
-			ip = es.IPAMConfig.IPv4Address
-			err = pool.Reserve(ip)
-		} else {
-			ip, err = pool.Allocate()
-		}
+		ip, err := allocate(pool, es)
 		if err != nil {
 			releaseLocked()
 			s.mu.Unlock()
 			return "", err
 		}
-		mac := net.HardwareAddr(es.MacAddress)
-		if len(mac) == 0 {
-			mac = bridge.MAC(ip)
-		}
-		ep := &network.Endpoint{
-			ID: newID(), NetworkID: n.ID, ContainerID: c.ID, Names: dnsNames(c, es), IP: ip, MAC: mac.String(),
-			HostIf: s.vethName(), IfName: "eth" + strconv.Itoa(i), Upstreams: upstreams(c.HostConfig),
-		}
-		bep := bridge.Endpoint{HostName: ep.HostIf, Name: ep.IfName, BridgeIndex: idx, Addr: netip.PrefixFrom(ip, n.Subnet.Bits()), MAC: mac, MTU: n.MTU}
+		ep, bep := s.newEndpoint(c, n, es, ip, "eth"+strconv.Itoa(i), idx)
 		if !gwSet && !n.Internal {
 			gwSet, ep.Gateway, bep.Gateway = true, true, n.Gateway
 		}
@@ -603,13 +613,7 @@ func (s *Service) Connect(ctx context.Context, c *crec.Container, ref string, es
 		s.mu.Unlock()
 		return errdefs.Unavailable(fmt.Errorf("network %s is not set up", n.Name))
 	}
-	var ip netip.Addr
-	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
-		ip = es.IPAMConfig.IPv4Address
-		err = pool.Reserve(ip)
-	} else {
-		ip, err = pool.Allocate()
-	}
+	ip, err := allocate(pool, es)
 	used := map[string]bool{}
 	hasGW := false
 	for _, ep := range s.eps[c.ID] {
@@ -626,15 +630,7 @@ func (s *Service) Connect(ctx context.Context, c *crec.Container, ref string, es
 			break
 		}
 	}
-	mac := net.HardwareAddr(es.MacAddress)
-	if len(mac) == 0 {
-		mac = bridge.MAC(ip)
-	}
-	ep := &network.Endpoint{
-		ID: newID(), NetworkID: n.ID, ContainerID: c.ID, Names: dnsNames(c, es), IP: ip, MAC: mac.String(),
-		HostIf: s.vethName(), IfName: ifname, Upstreams: upstreams(c.HostConfig),
-	}
-	bep := bridge.Endpoint{HostName: ep.HostIf, Name: ifname, BridgeIndex: idx, Addr: netip.PrefixFrom(ip, n.Subnet.Bits()), MAC: mac, MTU: n.MTU}
+	ep, bep := s.newEndpoint(c, n, es, ip, ifname, idx)
 	if !hasGW && !n.Internal {
 		ep.Gateway, bep.Gateway = true, n.Gateway
 	}
