@@ -4,20 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
-
-	"github.com/moby/sys/mountinfo"
-	"golang.org/x/sys/unix"
-
-	"github.com/berth-project/berth/internal/network/bridge"
-	"github.com/berth-project/berth/internal/network/firewall"
 )
 
 // The build benchmarks build one realistic multi-stage Dockerfile (four
@@ -134,13 +124,13 @@ func setupBuilders(env Env, mode buildMode) ([]Contender, func(), error) {
 	c := Contender{Name: "berth"}
 	c.Unavailable = berthMissing(env.Berth)
 	if c.Unavailable == "" {
-		sock, stop, err := startBerthDaemon(env, filepath.Join(tmp, "berth"))
-		stops = append(stops, stop)
+		d, err := startBenchDaemon(env.Berth, filepath.Join(tmp, "berth"), "bb")
+		stops = append(stops, d.stop)
 		if err != nil {
 			c.SetupErr = err
 		} else {
 			b := builderCLI{name: "berth", bin: env.Berth, base: "busybox",
-				env: []string{"BERTH_HOST=unix://" + sock, "BERTH_NO_AUTOSTART=1"}}
+				env: []string{"BERTH_HOST=unix://" + d.sock, "BERTH_NO_AUTOSTART=1"}}
 			b.build = func(dir, tag string) []string {
 				return []string{b.bin, "build", "-q", "-t", tag, "--build-arg", "BASE=" + b.base, dir}
 			}
@@ -259,91 +249,6 @@ func timeEnvCmd(ctx context.Context, timeout time.Duration, env []string, argv .
 func mustOutput(argv ...string) string {
 	out, _ := output(30*time.Second, argv...)
 	return out
-}
-
-// startBerthDaemon starts `berth daemon` on a private data root and
-// returns its socket and how to stop it.
-func startBerthDaemon(env Env, dir string) (string, func(), error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", func() {}, err
-	}
-	sock := filepath.Join(dir, "s.sock")
-	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
-	if err != nil {
-		return "", func() {}, err
-	}
-	pool, err := freePool()
-	if err != nil {
-		return "", func() {}, err
-	}
-	tag := fmt.Sprintf("%x", os.Getpid()&0xfffff)
-	prefix, table := "bb"+tag, "berth_bench"+tag
-	cmd := exec.Command(env.Berth, "daemon", "-H", "unix://"+sock, "--data-root", filepath.Join(dir, "data"),
-		"--exec-root", filepath.Join(dir, "run"), "--cgroup-parent", "/berth-bench-"+tag,
-		// Its own links, nftables table and subnets: other daemons may run.
-		"--bridge-prefix", prefix, "--nft-table", table, "--default-address-pool", "base="+pool.String()+",size=24")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return "", func() {}, err
-	}
-	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		// What the daemon keeps on the host after it stops: its netns
-		// mount, its bridges and its nftables table.
-		if mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir)); err == nil {
-			for i := len(mounts) - 1; i >= 0; i-- {
-				unix.Unmount(mounts[i].Mountpoint, unix.MNT_DETACH)
-			}
-		}
-		if links, err := bridge.Links(prefix); err == nil {
-			for _, l := range links {
-				bridge.Delete(l)
-			}
-		}
-		fw := firewall.New(table)
-		fw.RemoveForwardAccept("")
-		fw.Delete()
-	}
-	for i := 0; i < 600; i++ {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			return sock, stop, nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stop()
-	b, _ := os.ReadFile(filepath.Join(dir, "daemon.log"))
-	return "", func() {}, fmt.Errorf("berth daemon did not start: %s", strings.TrimSpace(string(b)))
-}
-
-// freePool picks a /16 of 10.0.0.0/8 that no route of the host overlaps.
-func freePool() (netip.Prefix, error) {
-	routes, err := bridge.Routes()
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	for b := 200; b < 255; b++ {
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(b), 0, 0}), 16)
-		free := true
-		for _, r := range routes {
-			free = free && !r.Dst.Overlaps(p)
-		}
-		if free {
-			return p, nil
-		}
-	}
-	return netip.Prefix{}, fmt.Errorf("no free /16 in 10.200.0.0-10.254.0.0 for the benchmark's daemon")
 }
 
 // writeBuildContext writes the benchmark's context: 50 MB sent, 10 MB

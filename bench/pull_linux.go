@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -85,7 +82,7 @@ func setupPull(env Env) ([]Contender, func(), error) {
 	}
 	podman := lookPath("podman")
 	berthArgv := []string{env.Berth}
-	if daemon, err = startPullDaemon(env.Berth, filepath.Join(tmp, "daemon")); err != nil {
+	if daemon, err = startBenchDaemon(env.Berth, filepath.Join(tmp, "daemon"), "bp"); err != nil {
 		return nil, cleanup, err
 	}
 	berthArgv = append(berthArgv, "-H", "unix://"+daemon.sock)
@@ -149,90 +146,6 @@ func setupPull(env Env) ([]Contender, func(), error) {
 		contenders = append(contenders, c)
 	}
 	return contenders, cleanup, nil
-}
-
-// benchDaemon is a berth daemon of a benchmark's own.
-type benchDaemon struct {
-	sock string
-	tag  string // of its bridge prefix, nftables table and cgroup parent
-	cmd  *exec.Cmd
-}
-
-func (d *benchDaemon) stop() {
-	if d == nil || d.cmd == nil || d.cmd.Process == nil {
-		return
-	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { d.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		d.cmd.Process.Kill()
-		<-done
-	}
-	// A daemon keeps its netns mount, bridge and rules when it stops (as
-	// dockerd keeps docker0): remove them, they are this benchmark's.
-	dir := filepath.Dir(d.sock)
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		var under []string
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-				under = append([]string{f[4]}, under...)
-			}
-		}
-		for _, m := range under {
-			syscall.Unmount(m, syscall.MNT_DETACH)
-		}
-	}
-	if links, err := output(30*time.Second, "ip", "-o", "link", "show"); err == nil {
-		for _, line := range strings.Split(links, "\n") {
-			f := strings.Fields(line)
-			if len(f) > 1 {
-				if name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@"); strings.HasPrefix(name, "bp"+d.tag) {
-					timeCmd(context.Background(), 30*time.Second, "ip", "link", "del", name)
-				}
-			}
-		}
-	}
-	timeCmd(context.Background(), 30*time.Second, "nft", "delete", "table", "inet", "berth_bench_"+d.tag)
-	for _, c := range []string{"", "memory", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "pids", "unified", "hugetlb"} {
-		os.Remove(filepath.Join("/sys/fs/cgroup", c, "berth-bench-"+d.tag))
-	}
-}
-
-// startPullDaemon starts `berth daemon` with its socket and data under dir.
-func startPullDaemon(berth, dir string) (*benchDaemon, error) {
-	d := &benchDaemon{sock: filepath.Join(dir, "berth.sock")}
-	if err := os.MkdirAll(dir, 0o711); err != nil {
-		return nil, err
-	}
-	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	// Its own cgroup parent, bridge names and nftables table: another
-	// daemon (the default one) may be running.
-	tag := fmt.Sprintf("%04x", os.Getpid()&0xffff)
-	d.tag = tag
-	d.cmd = exec.Command(berth, "daemon", "-H", "unix://"+d.sock, "--data-root", filepath.Join(dir, "data"),
-		"--exec-root", filepath.Join(dir, "run"), "--cgroup-parent", "/berth-bench-"+tag,
-		"--bridge-prefix", "bp"+tag, "--nft-table", "berth_bench_"+tag)
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := d.cmd.Start(); err != nil {
-		return nil, err
-	}
-	for i := 0; i < 1200; i++ {
-		if c, err := net.Dial("unix", d.sock); err == nil {
-			c.Close()
-			return d, nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	d.stop()
-	return nil, fmt.Errorf("berth daemon did not start (see %s)", filepath.Join(dir, "daemon.log"))
 }
 
 func pullerVersion(name, bin string) string {

@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -325,15 +324,7 @@ type benchRegistry struct {
 
 func (r *benchRegistry) stop() {
 	if r != nil && r.cmd != nil && r.cmd.Process != nil {
-		r.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { r.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			r.cmd.Process.Kill()
-			<-done
-		}
+		stopProcess(r.cmd.Process, waited(r.cmd), 10*time.Second)
 	}
 }
 
