@@ -24,15 +24,11 @@ import (
 // filesystem: /proc/<pid>/root while it runs (volumes and binds included),
 // else its root filesystem mounted for the call.
 func (s *Service) withRoot(ctx context.Context, ref string, fn func(root string) error) error {
-	c, err := s.store.Get(ref)
+	c, unlock, err := s.getLocked(ref)
 	if err != nil {
 		return err
 	}
-	unlock := s.lock(c.ID)
 	defer unlock()
-	if c, err = s.store.Get(c.ID); err != nil {
-		return err
-	}
 	if c.State.Running() && c.State.Pid > 0 {
 		return fn(fmt.Sprintf("/proc/%d/root", c.State.Pid))
 	}

@@ -79,15 +79,11 @@ func (s *Service) changeNetworks(ref string, change func(*crec.Container) error)
 	if s.cfg.Network == nil {
 		return errdefs.NotImplemented(errNoNetworks)
 	}
-	c, err := s.store.Get(ref)
+	c, unlock, err := s.getLocked(ref)
 	if err != nil {
 		return err
 	}
-	unlock := s.lock(c.ID)
 	defer unlock()
-	if c, err = s.store.Get(c.ID); err != nil {
-		return err
-	}
 	cerr := change(c)
 	if err := s.save(c); err != nil {
 		log.Printf("container %s: %v", c.ID[:12], err)

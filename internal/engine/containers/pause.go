@@ -21,15 +21,11 @@ func (s *Service) Unpause(ctx context.Context, ref string) error {
 }
 
 func (s *Service) freeze(_ context.Context, ref string, pause bool) error {
-	c, err := s.store.Get(ref)
+	c, unlock, err := s.getLocked(ref)
 	if err != nil {
 		return err
 	}
-	unlock := s.lock(c.ID)
 	defer unlock()
-	if c, err = s.store.Get(c.ID); err != nil {
-		return err
-	}
 	cmd := "resume"
 	if pause {
 		if c.State.Status == container.StatePaused {

@@ -13,15 +13,11 @@ func (s *Service) Rename(_ context.Context, ref, newName string) error {
 	if !validName.MatchString(newName) {
 		return errdefs.InvalidArgumentf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
 	}
-	c, err := s.store.Get(ref)
+	c, unlock, err := s.getLocked(ref)
 	if err != nil {
 		return err
 	}
-	unlock := s.lock(c.ID)
 	defer unlock()
-	if c, err = s.store.Get(c.ID); err != nil {
-		return err
-	}
 	newName = trimSlash(newName)
 	if c.Name == newName {
 		return errdefs.InvalidArgumentf("Renaming a container with the same name as its current name")

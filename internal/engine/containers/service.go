@@ -146,6 +146,20 @@ func (s *Service) lock(id string) func() {
 	return l.Unlock
 }
 
+// getLocked resolves ref and locks the container; c is its record as
+// read under the lock, unlock releases it.
+func (s *Service) getLocked(ref string) (c *container.Container, unlock func(), err error) {
+	if c, err = s.store.Get(ref); err != nil {
+		return nil, nil, err
+	}
+	unlock = s.lock(c.ID)
+	if c, err = s.store.Get(c.ID); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return c, unlock, nil
+}
+
 // changes returns a channel closed at the container's next change.
 func (s *Service) changes(id string) <-chan struct{} {
 	s.mu.Lock()

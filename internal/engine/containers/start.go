@@ -22,15 +22,11 @@ import (
 
 // Start starts a created or exited container under a new shim.
 func (s *Service) Start(ctx context.Context, ref string) error {
-	c, err := s.store.Get(ref)
+	c, unlock, err := s.getLocked(ref)
 	if err != nil {
 		return err
 	}
-	unlock := s.lock(c.ID)
 	defer unlock()
-	if c, err = s.store.Get(c.ID); err != nil {
-		return err
-	}
 	if err := c.State.CanStart(); err != nil {
 		return err
 	}

@@ -19,15 +19,11 @@ import (
 // running container gets the new limits at once (runtime update), its
 // shim the new policy.
 func (s *Service) Update(ctx context.Context, ref string, upd container.UpdateConfig) ([]string, error) {
-	c, err := s.store.Get(ref)
+	c, unlock, err := s.getLocked(ref)
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.lock(c.ID)
 	defer unlock()
-	if c, err = s.store.Get(c.ID); err != nil {
-		return nil, err
-	}
 	hc := *c.HostConfig
 	r := &hc.Resources
 	n := upd.Resources
