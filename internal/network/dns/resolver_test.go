@@ -62,7 +62,7 @@ func query(t *testing.T, conn net.Conn, name string, typ dnsmessage.Type) (dnsme
 	b.StartQuestions()
 	b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(name), Type: typ, Class: dnsmessage.ClassINET})
 	msg, _ := b.Finish()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
 	var resp []byte
 	if _, ok := conn.(*net.TCPConn); ok {
 		if err := writeMsg(conn, msg); err != nil {

@@ -154,7 +154,7 @@ func runStage(t *testing.T, plan []byte) (map[string]any, int) {
 	childEnd.Close()
 	parent.Write(plan)
 	unix.Shutdown(int(parent.Fd()), unix.SHUT_WR) // the end of the plan
-	parent.SetReadDeadline(time.Now().Add(30 * time.Second))
+	parent.SetReadDeadline(time.Now().Add(60 * time.Second))
 	var msg map[string]any
 	if err := json.NewDecoder(parent).Decode(&msg); err != nil {
 		t.Fatalf("no message from the stage: %v (stderr %q)", err, stderr.String())
