@@ -250,8 +250,11 @@ func runScenarios(t *testing.T, e *env, k cliKind) {
 			t.Fatalf("seccomp=unconfined: %q", out)
 		}
 		// The sleeps outlive the loop however slow the machine (they die
-		// with the container's pid 1 when the shell exits).
-		r := e.run(k, "", "run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 600 & done")
+		// with the container's pid 1 when the shell exits). The limit
+		// leaves room for the threads of runc's Go init, which count
+		// while it sets the container up (runc#1914: with 5, a loaded
+		// machine saw "cannot start a container that has stopped").
+		r := e.run(k, "", "run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c", "for i in $(seq 30); do sleep 600 & done")
 		if !strings.Contains(r.Stderr+r.Stdout, "can't fork") {
 			t.Fatalf("pids limit not enforced: %s", r)
 		}
