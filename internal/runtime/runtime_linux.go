@@ -504,11 +504,11 @@ wait:
 func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 	pid := make(chan int, 1)
 	stop := func() {}
+	var armed <-chan struct{}
 	if !detach {
-		// Set up while the container is made (the first Notify starts a
-		// thread); signals that come before its init exists are relayed
-		// once it does.
-		stop = forwardSignals(pid)
+		// Set up while the container is made; signals that come before
+		// its init exists are relayed once it does.
+		armed, stop = forwardSignals(pid)
 	}
 	c, rec, err := r.create(id, o)
 	if err != nil {
@@ -517,6 +517,10 @@ func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 	}
 	pid <- c.pid
 	c.parent.Close()
+	if armed != nil {
+		// Nothing the user runs starts before its signals are relayed.
+		<-armed
+	}
 	if err := r.start(rec); err != nil {
 		stop()
 		_ = r.Delete(id, true)
@@ -543,22 +547,38 @@ var forwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.
 	unix.SIGUSR1, unix.SIGUSR2, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGPIPE, unix.SIGALRM}
 
 // forwardSignals relays forwardedSignals to the pid that comes on pidc
-// (those that come before it once it does) until stop is called. stop
-// uses signal.Reset rather than signal.Stop, which waits for signal delivery
-// to quiesce and cost milliseconds per container; the relaying goroutine
-// stays parked until the process exits.
-func forwardSignals(pidc <-chan int) (stop func()) {
+// (those that come before it once it does) until stop is called; later
+// ones are dropped, so none reaches a reused pid. signal.Notify enables
+// each signal with a round trip to the Go runtime's signal thread (0.5 ms
+// for these twelve here), and handing them back costs as much again: both
+// happen on the relaying goroutine, off the container's path; armed is
+// closed once the signals are caught.
+func forwardSignals(pidc <-chan int) (armed <-chan struct{}, stop func()) {
 	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, forwardedSignals...)
+	done, notified := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex // held while a signal is sent; stop takes it
+	stopped := false
+	send := func(pid int, s os.Signal) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = unix.Kill(pid, s.(syscall.Signal))
+		}
+	}
 	go func() {
+		signal.Notify(sigc, forwardedSignals...)
+		close(notified)
+		defer signal.Stop(sigc)
 		pid := 0
 		var pending []os.Signal
 		for {
 			select {
+			case <-done:
+				return
 			case pid = <-pidc:
 				pidc = nil
 				for _, s := range pending {
-					_ = unix.Kill(pid, s.(syscall.Signal))
+					send(pid, s)
 				}
 				pending = nil
 			case s := <-sigc:
@@ -566,11 +586,16 @@ func forwardSignals(pidc <-chan int) (stop func()) {
 					pending = append(pending, s)
 					continue
 				}
-				_ = unix.Kill(pid, s.(syscall.Signal))
+				send(pid, s)
 			}
 		}
 	}()
-	return func() { signal.Reset(forwardedSignals...) }
+	return notified, func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		close(done)
+	}
 }
 
 func exitCode(ws unix.WaitStatus) int {
@@ -951,7 +976,8 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	}
 	pid := make(chan int, 1)
 	pid <- c.pid
-	stop := forwardSignals(pid)
+	armed, stop := forwardSignals(pid)
+	<-armed
 	ws := c.wait()
 	stop()
 	return exitCode(ws), nil
