@@ -16,7 +16,9 @@ need=()
 # docker-registry and skopeo are peers of the registry interop tests
 # (internal/integration/engine/registry_test.go); checked on a fresh
 # Debian 12 install, where the registry's service is not started.
-for p in busybox-static runc file iproute2 nftables libc6-dev gcc make docker-registry skopeo; do
+# libseccomp-dev builds the oracle the seccomp compiler's programs are
+# checked against (internal/runtime/seccomp/oracle_linux_test.go).
+for p in busybox-static runc file iproute2 nftables libc6-dev gcc make docker-registry skopeo libseccomp-dev; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
