@@ -9,6 +9,11 @@
 set -u -o pipefail
 berth=$(readlink -f "${1:?usage: $0 BERTH_BINARY}")
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# podman's conmon writes an "oom" file into its working directory when
+# the container is OOM-killed: keep that out of the caller's directory.
+work=$(mktemp -d /tmp/berth-engines.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
 bash "$repo/hack/install-peers.sh" >/dev/null 2>&1 || { echo "engines: peers could not be installed" >&2; exit 2; }
 wrapper=/usr/local/bin/berth-runtime
 install -m 0755 "$berth" /usr/local/bin/berth
