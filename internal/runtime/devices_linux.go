@@ -49,19 +49,9 @@ func createDevice(rootfs string, d specs.LinuxDevice) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	mode := uint32(0o666)
-	if d.FileMode != nil {
-		mode = uint32(d.FileMode.Perm())
-	}
-	switch d.Type {
-	case "c", "u":
-		mode |= unix.S_IFCHR
-	case "b":
-		mode |= unix.S_IFBLK
-	case "p":
-		mode |= unix.S_IFIFO
-	default:
-		return fmt.Errorf("unknown device type %q", d.Type)
+	mode, err := deviceMode(d)
+	if err != nil {
+		return err
 	}
 	_ = os.Remove(path)
 	err = unix.Mknod(path, mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
@@ -75,14 +65,39 @@ func createDevice(rootfs string, d specs.LinuxDevice) error {
 	if err := unix.Chmod(path, mode&0o7777); err != nil {
 		return err
 	}
-	uid, gid := 0, 0
+	uid, gid := deviceOwner(d)
+	return unix.Lchown(path, int(uid), int(gid))
+}
+
+// deviceMode is the mknod mode of a spec device: its type and permissions
+// (0666 unless fileMode says otherwise).
+func deviceMode(d specs.LinuxDevice) (uint32, error) {
+	mode := uint32(0o666)
+	if d.FileMode != nil {
+		mode = uint32(d.FileMode.Perm())
+	}
+	switch d.Type {
+	case "c", "u":
+		mode |= unix.S_IFCHR
+	case "b":
+		mode |= unix.S_IFBLK
+	case "p":
+		mode |= unix.S_IFIFO
+	default:
+		return 0, fmt.Errorf("unknown device type %q", d.Type)
+	}
+	return mode, nil
+}
+
+// deviceOwner is a spec device's owner (root unless uid/gid say otherwise).
+func deviceOwner(d specs.LinuxDevice) (uid, gid uint32) {
 	if d.UID != nil {
-		uid = int(*d.UID)
+		uid = *d.UID
 	}
 	if d.GID != nil {
-		gid = int(*d.GID)
+		gid = *d.GID
 	}
-	return unix.Lchown(path, uid, gid)
+	return uid, gid
 }
 
 func bindDevice(path, host string) error {

@@ -266,27 +266,11 @@ func rootfsPlan(pl *nsexec.Plan, cfg *initConfig) ([]string, error) {
 }
 
 func devicePlan(pl *nsexec.Plan, rootfs string, d specs.LinuxDevice) error {
-	mode := uint32(0o666)
-	if d.FileMode != nil {
-		mode = uint32(d.FileMode.Perm())
+	mode, err := deviceMode(d)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", d.Path, err)
 	}
-	switch d.Type {
-	case "c", "u":
-		mode |= unix.S_IFCHR
-	case "b":
-		mode |= unix.S_IFBLK
-	case "p":
-		mode |= unix.S_IFIFO
-	default:
-		return fmt.Errorf("device %s: unknown device type %q", d.Path, d.Type)
-	}
-	uid, gid := uint32(0), uint32(0)
-	if d.UID != nil {
-		uid = *d.UID
-	}
-	if d.GID != nil {
-		gid = *d.GID
-	}
+	uid, gid := deviceOwner(d)
 	dev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
 	pl.Op(nsexec.OpDevice, rootfs, d.Path, mode, dev, uid, gid, "device "+d.Path)
 	return nil
@@ -297,20 +281,7 @@ func cgroupMountPlan(pl *nsexec.Plan, cfg *initConfig, dest string, po parsedMou
 	rootfs := cfg.Rootfs
 	flags := po.flags &^ unix.MS_RDONLY
 	ro := po.flags&unix.MS_RDONLY != 0
-	var v1 []*mountinfo.Info
-	var v2 *mountinfo.Info
-	for _, h := range mi {
-		switch h.FSType {
-		case "cgroup":
-			if strings.HasPrefix(h.Mountpoint, "/sys/fs/cgroup/") {
-				v1 = append(v1, h)
-			}
-		case "cgroup2":
-			if strings.HasPrefix(h.Mountpoint, "/sys/fs/cgroup") {
-				v2 = h
-			}
-		}
-	}
+	v1, v2 := cgroupHierarchies(mi)
 	if len(v1) == 0 && v2 != nil {
 		// Pure cgroup v2.
 		if cfg.NewCgroupNS {

@@ -285,15 +285,10 @@ func remountBind(dst string, flags uintptr) error {
 // own the container gets real cgroup mounts rooted at its cgroup; without,
 // its own cgroup directories are bound in. Either way the layout mirrors the
 // host: one directory per v1 hierarchy plus "unified", or a cgroup2 root.
-func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMount) error {
-	flags := po.flags &^ unix.MS_RDONLY
-	ro := po.flags&unix.MS_RDONLY != 0
-	mi, err := readMountInfo()
-	if err != nil {
-		return err
-	}
-	var v1 []*mountinfo.Info
-	var v2 *mountinfo.Info
+// cgroupHierarchies picks the host's cgroup mounts under /sys/fs/cgroup
+// from its mount table: the v1 hierarchies and the unified one (nil if
+// none).
+func cgroupHierarchies(mi []*mountinfo.Info) (v1 []*mountinfo.Info, v2 *mountinfo.Info) {
 	for _, h := range mi {
 		switch h.FSType {
 		case "cgroup":
@@ -306,6 +301,17 @@ func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMou
 			}
 		}
 	}
+	return v1, v2
+}
+
+func (rs *rootfsSetup) mountCgroups(cfg *initConfig, m specs.Mount, po parsedMount) error {
+	flags := po.flags &^ unix.MS_RDONLY
+	ro := po.flags&unix.MS_RDONLY != 0
+	mi, err := readMountInfo()
+	if err != nil {
+		return err
+	}
+	v1, v2 := cgroupHierarchies(mi)
 	t, _, err := target(rs.rootfs, m.Destination, false)
 	if err != nil {
 		return err
