@@ -1067,11 +1067,7 @@ void req_kill(struct conn *c)
 	}
 	int r = sys_kill(st.pid, sig);
 	if (r < 0) {
-		struct buf m = {0};
-		buf_str(&m, "signal init process: ");
-		buf_str(&m, errstr(-r));
-		conn_reply_error(c, m.p);
-		buf_free(&m);
+		conn_reply_errno(c, "signal init process: ", -r);
 		return;
 	}
 	conn_reply(c, "{}");
@@ -1103,11 +1099,7 @@ void req_resize(struct conn *c, const char *exec_id, long h, long w)
 	struct winsize ws = {(uint16_t)h, (uint16_t)w, 0, 0};
 	int r = sys_ioctl(console, TIOCSWINSZ, &ws);
 	if (r < 0) {
-		struct buf m = {0};
-		buf_str(&m, "resize: ");
-		buf_str(&m, errstr(-r));
-		conn_reply_error(c, m.p);
-		buf_free(&m);
+		conn_reply_errno(c, "resize: ", -r);
 		return;
 	}
 	conn_reply(c, "{}");

@@ -175,6 +175,15 @@ void conn_reply_error(struct conn *c, const char *msg)
 	conn_close_after_flush(c);
 }
 
+void conn_reply_errno(struct conn *c, const char *prefix, int err)
+{
+	struct buf m = {0};
+	buf_str(&m, prefix);
+	buf_str(&m, errstr(err));
+	conn_reply_error(c, m.p);
+	buf_free(&m);
+}
+
 void conn_close_after_flush(struct conn *c)
 {
 	if (c->dead)

@@ -176,6 +176,8 @@ int conns_open(void);
 void conn_send(struct conn *c, const char *p, size_t n);
 void conn_reply(struct conn *c, const char *json);
 void conn_reply_error(struct conn *c, const char *msg);
+/* conn_reply_errno answers with the error prefix + strerror(err). */
+void conn_reply_errno(struct conn *c, const char *prefix, int err);
 void conn_frame(struct conn *c, int stream, const char *p, size_t n);
 void conn_close(struct conn *c);
 /* conn_hold keeps c's memory for a pending answer (check c->dead);
