@@ -449,13 +449,19 @@ func (p *puller) unpackAll(ctx context.Context, jobs []*layerJob) error {
 		if err != nil {
 			return fmt.Errorf("layer %s: %w", j.desc.Digest, err)
 		}
-		if p.progress != nil {
-			p.progress(Event{ID: j.id, Status: "Extracting", Current: j.desc.Size, Total: j.desc.Size})
-		}
-		p.progress.emit(j.id, "Pull complete")
+		p.layerDone(j)
 		parent = j.chain
 	}
 	return nil
+}
+
+// layerDone reports a layer unpacked: its extraction at 100%, then
+// "Pull complete".
+func (p *puller) layerDone(j *layerJob) {
+	if p.progress != nil {
+		p.progress(Event{ID: j.id, Status: "Extracting", Current: j.desc.Size, Total: j.desc.Size})
+	}
+	p.progress.emit(j.id, "Pull complete")
 }
 
 // layerSource opens the compressed stream of a layer: following its
@@ -561,10 +567,7 @@ func (p *puller) unpackParallel(ctx context.Context, jobs []*layerJob) error {
 		if err := p.commitLayer(ctx, a, j, parent); err != nil {
 			return fmt.Errorf("layer %s: %w", j.desc.Digest, err)
 		}
-		if p.progress != nil {
-			p.progress(Event{ID: j.id, Status: "Extracting", Current: j.desc.Size, Total: j.desc.Size})
-		}
-		p.progress.emit(j.id, "Pull complete")
+		p.layerDone(j)
 		parent = j.chain
 	}
 	return nil

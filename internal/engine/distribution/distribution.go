@@ -86,16 +86,26 @@ type PullOptions struct {
 	RegistryAuth string
 }
 
-// Pull pulls ref (name:tag, name@digest, or a name alone for all its
-// tags) and writes the progress to out.
-func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, out io.Writer) error {
-	auth, err := credentials.DecodeHeader(opts.RegistryAuth)
+// authAndName decodes a request's X-Registry-Auth header and parses its
+// reference; either failing is the client's error.
+func authAndName(header, ref string) (registry.AuthConfig, reference.Named, error) {
+	auth, err := credentials.DecodeHeader(header)
 	if err != nil {
-		return errdefs.InvalidArgument(err)
+		return registry.AuthConfig{}, nil, errdefs.InvalidArgument(err)
 	}
 	named, err := reference.ParseNamed(ref)
 	if err != nil {
-		return errdefs.InvalidArgument(err)
+		return registry.AuthConfig{}, nil, errdefs.InvalidArgument(err)
+	}
+	return auth, named, nil
+}
+
+// Pull pulls ref (name:tag, name@digest, or a name alone for all its
+// tags) and writes the progress to out.
+func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, out io.Writer) error {
+	auth, named, err := authAndName(opts.RegistryAuth, ref)
+	if err != nil {
+		return err
 	}
 	po := distribution.PullOptions{Auth: auth}
 	if opts.Platform != "" {
@@ -148,13 +158,9 @@ type PushOptions struct {
 // Push pushes ref (name:tag, or a name alone for all its local tags) and
 // writes the progress to out.
 func (s *Service) Push(ctx context.Context, ref string, opts PushOptions, out io.Writer) error {
-	auth, err := credentials.DecodeHeader(opts.RegistryAuth)
+	auth, named, err := authAndName(opts.RegistryAuth, ref)
 	if err != nil {
-		return errdefs.InvalidArgument(err)
-	}
-	named, err := reference.ParseNamed(ref)
-	if err != nil {
-		return errdefs.InvalidArgument(err)
+		return err
 	}
 	refs := []string{named.String()}
 	if reference.Tag(named) == "" && reference.Digest(named) == "" {
