@@ -100,21 +100,32 @@ func newNetns(path string) error {
 	return nil
 }
 
+// nsHandle opens the network namespace at path and a netlink handle in it;
+// the caller closes both.
+func nsHandle(path string) (netns.NsHandle, *netlink.Handle, error) {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return ns, nil, fmt.Errorf("open network namespace: %w", err)
+	}
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		ns.Close()
+		return ns, nil, fmt.Errorf("netlink in namespace: %w", err)
+	}
+	return ns, h, nil
+}
+
 // AddEndpoints plugs the endpoints into the namespace at path. On error
 // the ones it made are deleted again.
 func AddEndpoints(path string, eps []Endpoint) (err error) {
 	if len(eps) == 0 {
 		return nil
 	}
-	ns, err := netns.GetFromPath(path)
+	ns, h, err := nsHandle(path)
 	if err != nil {
-		return fmt.Errorf("open network namespace: %w", err)
+		return err
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink in namespace: %w", err)
-	}
 	defer h.Close()
 	host, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
@@ -148,15 +159,11 @@ func AddEndpoint(path string, ep Endpoint) error { return AddEndpoints(path, []E
 // RemoveEndpoint deletes the interface name inside the namespace at path
 // (its host side goes with it).
 func RemoveEndpoint(path, name string) error {
-	ns, err := netns.GetFromPath(path)
+	ns, h, err := nsHandle(path)
 	if err != nil {
-		return fmt.Errorf("open network namespace: %w", err)
+		return err
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink in namespace: %w", err)
-	}
 	defer h.Close()
 	link, err := h.LinkByName(name)
 	if err != nil {

@@ -105,20 +105,10 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 			return fmt.Errorf("snapshot %q: %w", key, snapshot.ErrAlreadyExists)
 		}
 		if parent != "" {
-			p, err := db.Get(parent)
-			if err != nil {
-				return fmt.Errorf("parent: %w", err)
+			if err := s.checkParent(db, parent, batch == nil); err != nil {
+				return err
 			}
-			if p.Kind != snapshot.KindCommitted {
-				return fmt.Errorf("parent %q is %v, not committed: %w", parent, p.Kind, snapshot.ErrFailedPrecondition)
-			}
-			if batch == nil && db.chainUnsynced(parent) {
-				// Nothing outside a batch is built on data that may
-				// not be on disk yet.
-				if err := s.makeDurable(db); err != nil {
-					return err
-				}
-			}
+			var err error
 			if parents, err = db.ParentIDs(parent); err != nil {
 				return err
 			}
@@ -386,6 +376,23 @@ func (s *Snapshotter) ParentDir(ctx context.Context, key string) (string, error)
 	return dir, nil
 }
 
+// checkParent checks that parent is a committed snapshot to build on and,
+// outside a batch (unbatched), makes its chain durable first: nothing
+// outside a batch is built on data that may not be on disk yet.
+func (s *Snapshotter) checkParent(db *DB, parent string, unbatched bool) error {
+	p, err := db.Get(parent)
+	if err != nil {
+		return fmt.Errorf("parent: %w", err)
+	}
+	if p.Kind != snapshot.KindCommitted {
+		return fmt.Errorf("parent %q is %v, not committed: %w", parent, p.Kind, snapshot.ErrFailedPrecondition)
+	}
+	if unbatched && db.chainUnsynced(parent) {
+		return s.makeDurable(db)
+	}
+	return nil
+}
+
 // CanReparent reports whether Reparent works: with overlay, a snapshot's
 // directory holds its own layer only, so its parents can change.
 func (s *Snapshotter) CanReparent() bool { return s.driver.Overlay() }
@@ -409,17 +416,8 @@ func (s *Snapshotter) Reparent(ctx context.Context, key, parent string) error {
 			return fmt.Errorf("snapshot %q has children: %w", key, snapshot.ErrFailedPrecondition)
 		}
 		if parent != "" {
-			p, err := db.Get(parent)
-			if err != nil {
-				return fmt.Errorf("parent: %w", err)
-			}
-			if p.Kind != snapshot.KindCommitted {
-				return fmt.Errorf("parent %q is %v, not committed: %w", parent, p.Kind, snapshot.ErrFailedPrecondition)
-			}
-			if batch == nil && db.chainUnsynced(parent) {
-				if err := s.makeDurable(db); err != nil {
-					return err
-				}
+			if err := s.checkParent(db, parent, batch == nil); err != nil {
+				return err
 			}
 		}
 		rec.Parent = parent
