@@ -22,6 +22,7 @@ test:
 # Only the Go tests.
 go-test: build
 	BERTH_BINARY=$(CURDIR)/$(BIN) $(GO) test -tags '$(TAGS)' -count=1 -timeout 40m -p 2 ./...
+	for m in third_party/github.com/*/*/go.mod; do (cd $$(dirname $$m) && $(GO) test -count=1 ./...) || exit 1; done
 
 lint:
 	@out=$$(gofmt -l cmd internal bench); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi

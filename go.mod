@@ -56,3 +56,7 @@ require (
 	golang.org/x/sync v0.23.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+replace github.com/distribution/reference => ./third_party/github.com/distribution/reference
+
+replace github.com/opencontainers/go-digest => ./third_party/github.com/opencontainers/go-digest

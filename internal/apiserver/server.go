@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-project/berth/internal/apiserver/router"
@@ -27,7 +28,7 @@ const (
 	MinAPIVersion = "1.24"
 )
 
-var versionPrefix = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
+var versionPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`) }) // compiled on first use, not at every start
 
 // Server is the HTTP side of the daemon.
 type Server struct {
@@ -69,7 +70,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Ostype", "linux")
 	w.Header().Set("Docker-Experimental", "false")
 	version := APIVersion
-	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+	if m := versionPrefix().FindStringSubmatch(r.URL.Path); m != nil {
 		version = m[1]
 		if versionLess(version, MinAPIVersion) {
 			writeError(w, errdefs.InvalidArgumentf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, MinAPIVersion))

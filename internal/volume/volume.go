@@ -23,7 +23,7 @@ const AnonymousLabel = "com.docker.volume.anonymous"
 
 var bucket = []byte("volumes")
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`) }) // compiled on first use, not at every start
 
 // Volume is one volume's record.
 type Volume struct {
@@ -65,7 +65,7 @@ func (s *Store) Path(name string) string { return filepath.Join(s.root, name, "_
 // Create makes a volume; an existing one with the same name is returned
 // as is (Docker's behaviour).
 func (s *Store) Create(name string, labels, opts map[string]string) (*Volume, bool, error) {
-	if !validName.MatchString(name) {
+	if !validName().MatchString(name) {
 		return nil, false, errdefs.InvalidArgumentf("create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name, name)
 	}
 	for k := range opts {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -19,7 +20,7 @@ import (
 	"github.com/berth-project/berth/internal/oci"
 )
 
-var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`) }) // compiled on first use, not at every start
 
 // CreateResult is the new container's ID and any warnings.
 type CreateResult struct {
@@ -38,7 +39,7 @@ func (s *Service) Create(ctx context.Context, name string, cfg *container.Config
 	}
 	generated := false
 	if name != "" {
-		if !validName.MatchString(name) {
+		if !validName().MatchString(name) {
 			return CreateResult{}, errdefs.InvalidArgumentf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 		}
 		name = name[len(name)-len(trimSlash(name)):]

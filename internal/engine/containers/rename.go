@@ -10,7 +10,7 @@ import (
 
 // Rename gives the container a new name.
 func (s *Service) Rename(_ context.Context, ref, newName string) error {
-	if !validName.MatchString(newName) {
+	if !validName().MatchString(newName) {
 		return errdefs.InvalidArgumentf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
 	}
 	c, unlock, err := s.getLocked(ref)

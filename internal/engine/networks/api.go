@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	eventtypes "github.com/moby/moby/api/types/events"
@@ -20,7 +21,7 @@ import (
 	"github.com/berth-project/berth/internal/network/ipam"
 )
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) }) // compiled on first use, not at every start
 
 // Create makes a bridge network: its record, subnet, bridge device and
 // rules.
@@ -28,7 +29,7 @@ func (s *Service) Create(ctx context.Context, req apinet.CreateRequest) (apinet.
 	if req.Name == "" {
 		return apinet.CreateResponse{}, errdefs.InvalidArgumentf("invalid name: network name cannot be empty")
 	}
-	if !validName.MatchString(req.Name) {
+	if !validName().MatchString(req.Name) {
 		return apinet.CreateResponse{}, errdefs.InvalidArgumentf("invalid network name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name)
 	}
 	switch req.Driver {

@@ -6,7 +6,6 @@ package reference
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	dref "github.com/distribution/reference"
@@ -109,17 +108,23 @@ func Domain(n Named) string { return dref.Domain(n) }
 // Path returns the repository path within the registry (library/busybox).
 func Path(n Named) string { return dref.Path(n) }
 
-var idPattern = regexp.MustCompile(`^(sha256:)?([a-f0-9]{1,64})$`)
-
 // ParseID recognises an image ID or ID prefix as Docker accepts them:
 // "sha256:<hex>", "<64 hex>" or a hex prefix. It returns the hex part and
-// whether it is complete (64 characters).
+// whether it is complete (64 characters). It is ^(sha256:)?[a-f0-9]{1,64}$
+// (case-insensitive) without a regexp, whose compilation every start of
+// the binary would pay.
 func ParseID(s string) (hex string, full bool, ok bool) {
-	m := idPattern.FindStringSubmatch(strings.ToLower(s))
-	if m == nil {
+	s = strings.ToLower(s)
+	hex = strings.TrimPrefix(s, "sha256:")
+	if len(hex) == 0 || len(hex) > 64 {
 		return "", false, false
 	}
-	return m[2], len(m[2]) == 64, true
+	for i := 0; i < len(hex); i++ {
+		if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", false, false
+		}
+	}
+	return hex, len(hex) == 64, true
 }
 
 // Match reports whether the normalised reference ref matches a Docker

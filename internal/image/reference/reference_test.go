@@ -62,7 +62,12 @@ func TestParseID(t *testing.T) {
 	if h, f, ok := ParseID("0123ab"); !ok || f || h != "0123ab" {
 		t.Fatal("prefix")
 	}
-	if _, _, ok := ParseID("busybox"); ok {
-		t.Fatal("name taken for id")
+	if h, f, ok := ParseID("SHA256:0123AB"); !ok || f || h != "0123ab" {
+		t.Fatalf("upper case: %q %v %v", h, f, ok)
+	}
+	for _, bad := range []string{"busybox", "", "sha256:", "sha256", "sha512:0123", "0123ag", full + "0", " 0123", "sha256:sha256:01"} {
+		if h, _, ok := ParseID(bad); ok {
+			t.Errorf("ParseID(%q) = %q, want not an ID", bad, h)
+		}
 	}
 }
