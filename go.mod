@@ -60,3 +60,5 @@ require (
 replace github.com/distribution/reference => ./third_party/github.com/distribution/reference
 
 replace github.com/opencontainers/go-digest => ./third_party/github.com/opencontainers/go-digest
+
+replace github.com/klauspost/compress => ./third_party/github.com/klauspost/compress
