@@ -6,7 +6,7 @@
 // goes") has the figures:
 //
 //	go build -trimpath -ldflags '-s -w' -o /tmp/berth-runtime-only ./bench/runtimeonly
-//	go run ./bench -berth /tmp/berth-runtime-only -run '^runtime-lifecycle$' -n 40 -out /tmp/runtime-only.md
+//	go run ./bench -berth /tmp/berth-runtime-only -run '^runtime-lifecycle$' -n 200 -out /tmp/runtime-only.md
 package main
 
 import (
