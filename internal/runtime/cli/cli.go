@@ -94,7 +94,8 @@ func Main(args []string) int {
 		"state": stateCmd, "kill": killCmd, "delete": deleteCmd, "exec": execCmd, "ps": psCmd, "pause": pauseCmd,
 		"resume": resumeCmd, "list": listCmd, "events": eventsCmd, "features": featuresCmd, "spec": specCmd,
 		"update": updateCmd}
-	if name := commandName(args); name == "run" || name == "create" {
+	cmdName := commandName(args)
+	if cmdName == "run" || cmdName == "create" {
 		// Making a container keeps more goroutines ready at once than
 		// this machine has CPUs (the cgroups, the spec's decoding, the
 		// signal relay, the main path), and some hold their P inside a
@@ -106,7 +107,7 @@ func Main(args []string) int {
 			goruntime.GOMAXPROCS(n + 1)
 		}
 	}
-	if mk, ok := commands[commandName(args)]; ok {
+	if mk, ok := commands[cmdName]; ok {
 		// Engines call one command per process: build only that one.
 		root.AddCommand(mk(g))
 	} else {
