@@ -25,7 +25,7 @@ go-test: build
 	for m in third_party/github.com/*/*/go.mod; do (cd $$(dirname $$m) && $(GO) test -count=1 ./...) || exit 1; done
 
 lint:
-	@out=$$(gofmt -l cmd internal bench); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal bench third_party); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags '$(TAGS)' ./...
 
 bench: build
