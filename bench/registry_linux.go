@@ -2,7 +2,6 @@ package main
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -16,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/berth-project/berth/internal/archive"
 	"github.com/berth-project/berth/internal/image/platform"
+	registrycli "github.com/berth-project/berth/internal/registry/cli"
 	"github.com/berth-project/berth/internal/testbundle"
 )
 
@@ -328,8 +327,6 @@ func (r *benchRegistry) stop() {
 	}
 }
 
-var registryURLRe = regexp.MustCompile(`url=http://(127\.0\.0\.1:[0-9]+)`)
-
 // startBerthRegistry runs `berth registry serve` on a free loopback port.
 func startBerthRegistry(berth, root string) (*benchRegistry, error) {
 	cmd := exec.Command(berth, "registry", "serve", "--addr", "127.0.0.1:0", "--root", root, "--log-level", "info")
@@ -340,21 +337,11 @@ func startBerthRegistry(berth, root string) (*benchRegistry, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := registryURLRe.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
+	found := registrycli.ListeningURL(stderr)
 	r := &benchRegistry{name: "berth", cmd: cmd}
 	select {
-	case r.host = <-found:
+	case u := <-found:
+		r.host = strings.TrimPrefix(u, "http://")
 		return r, nil
 	case <-time.After(time.Minute):
 		r.stop()

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/dispatch"
+	registrycli "github.com/berth-project/berth/internal/registry/cli"
 )
 
 // DockerCLI is the docker CLI used against test daemons: docker 28
@@ -373,8 +373,6 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-var registryURLRe = regexp.MustCompile(`url=https?://(127\.0\.0\.1:[0-9]+)`)
-
 // StartRegistry runs `berth registry serve` (this test binary) with args
 // on a free loopback port and a fresh root, killed when the test ends; it
 // returns the registry's host:port.
@@ -391,21 +389,10 @@ func StartRegistry(t testing.TB, args ...string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := registryURLRe.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
+	found := registrycli.ListeningURL(stderr)
 	select {
-	case host := <-found:
-		return host
+	case u := <-found:
+		return strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
 	case <-time.After(60 * time.Second):
 		t.Fatal("berth registry did not start within 60 s")
 	}

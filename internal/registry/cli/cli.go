@@ -123,7 +123,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	case o.readOnly:
 		mode = "read-only"
 	}
-	log.Info("berth registry listening", "url", scheme+"://"+ln.Addr().String(), "root", o.root, "mode", mode, "auth", o.htpasswd != "")
+	log.Info(listeningMsg, "url", scheme+"://"+ln.Addr().String(), "root", o.root, "mode", mode, "auth", o.htpasswd != "")
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

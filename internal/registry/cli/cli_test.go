@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,8 +36,6 @@ type proc struct {
 	url string
 }
 
-var listenRe = regexp.MustCompile(`url=(https?://127\.0\.0\.1:[0-9]+)`)
-
 // startRegistry runs `berth registry serve` with args on a free port.
 func startRegistry(t *testing.T, args ...string) *proc {
 	t.Helper()
@@ -54,18 +50,7 @@ func startRegistry(t *testing.T, args ...string) *proc {
 	}
 	p := &proc{cmd: cmd}
 	t.Cleanup(func() { p.kill() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := listenRe.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
+	found := ListeningURL(stderr)
 	select {
 	case p.url = <-found:
 	case <-time.After(60 * time.Second):
