@@ -68,6 +68,9 @@ type CreateOpts struct {
 	PreserveFDs   int
 	// Stdio of the container's init when it has no terminal; nil = ours.
 	Stdio [3]*os.File
+	// Config is config.json's contents when the caller has read them
+	// (ReadConfig); nil: create reads them from the bundle.
+	Config []byte
 }
 
 func (r *Runtime) cgroupManager(rec *record) (cgroups.Manager, error) {
@@ -141,22 +144,25 @@ func (p *specPeek) initNeeds() initNeeds {
 	return n
 }
 
-// Terminal says whether bundle's process wants a terminal, reading no more
-// of config.json than that.
-func Terminal(bundle string) (bool, error) {
+// ReadConfig reads bundle's config.json, for CreateOpts.Config.
+func ReadConfig(bundle string) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
-		return false, fmt.Errorf("load bundle config: %w", err)
+		return nil, fmt.Errorf("load bundle config: %w", err)
 	}
+	return b, nil
+}
+
+// WantsTerminal says whether config (config.json's contents) asks for a
+// terminal, decoding no more of it than that; false when it does not
+// parse (create says why).
+func WantsTerminal(config []byte) bool {
 	var p struct {
 		Process *struct {
 			Terminal bool `json:"terminal"`
 		} `json:"process"`
 	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return false, fmt.Errorf("parse %s: %w", filepath.Join(bundle, "config.json"), err)
-	}
-	return p.Process != nil && p.Process.Terminal, nil
+	return json.Unmarshal(config, &p) == nil && p.Process != nil && p.Process.Terminal
 }
 
 // decodedSpec is the whole spec, checked, and the init's config.
@@ -176,9 +182,11 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 		return nil, nil, err
 	}
 	config := filepath.Join(bundle, "config.json")
-	raw, err := os.ReadFile(config)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load bundle config: %w", err)
+	raw := o.Config
+	if raw == nil {
+		if raw, err = ReadConfig(bundle); err != nil {
+			return nil, nil, err
+		}
 	}
 	var peek specPeek
 	if err := json.Unmarshal(raw, &peek); err != nil {

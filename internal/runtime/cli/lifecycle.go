@@ -52,8 +52,11 @@ func runCmd(g *globals) *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			bundleDefault(&o)
-			if !detach && o.ConsoleSocket == "" {
-				if tty, err := runtime.Terminal(o.Bundle); err == nil && tty {
+			// Read once: whether it wants a terminal decides the console
+			// socket, and create decodes it (a read error is create's).
+			if raw, err := runtime.ReadConfig(o.Bundle); err == nil {
+				o.Config = raw
+				if !detach && o.ConsoleSocket == "" && runtime.WantsTerminal(raw) {
 					proxy, err := newTTYProxy()
 					if err != nil {
 						return err
