@@ -54,8 +54,8 @@ var readySent bool
 var procDirFD = unix.AT_FDCWD
 
 func initMain(sync *os.File) error {
-	dec := json.NewDecoder(sync)
-	m, err := readMsg(dec)
+	msgs := bufio.NewReader(sync)
+	m, err := readMsg(msgs)
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
@@ -69,7 +69,7 @@ func initMain(sync *os.File) error {
 	if cfg.Exec {
 		return execProcess(cfg, sync)
 	}
-	return initContainer(cfg, sync, dec)
+	return initContainer(cfg, sync, msgs)
 }
 
 func fdFromEnv(name string) *os.File {
@@ -90,7 +90,7 @@ func hasNamespace(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
 	return false
 }
 
-func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
+func initContainer(cfg *initConfig, sync *os.File, msgs *bufio.Reader) error {
 	spec := cfg.Spec
 	p := cfg.Process
 	if _, err := unix.Setsid(); err != nil {
@@ -99,7 +99,7 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 	if !hasNamespace(spec, specs.MountNamespace) {
 		// Sharing the runtime's mount namespace: nothing may be mounted
 		// (it would land on the host); only enter the rootfs.
-		return initWithoutMountNS(cfg, sync, dec)
+		return initWithoutMountNS(cfg, sync, msgs)
 	}
 	var listener *os.File
 	if spec.Linux.Seccomp != nil && spec.Linux.Seccomp.ListenerPath != "" {
@@ -129,7 +129,7 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 		}
 		console.Close()
 	}
-	if err := createHooks(cfg, sync, dec); err != nil {
+	if err := createHooks(cfg, sync, msgs); err != nil {
 		return err
 	}
 	if cfg.NoPivot || rootIsRamfs() {
@@ -158,14 +158,14 @@ func initContainer(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 // hooks, once its mounts are done: let the parent run prestart and
 // createRuntime hooks, then run createContainer hooks here, in the
 // container's namespaces.
-func createHooks(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
+func createHooks(cfg *initConfig, sync *os.File, msgs *bufio.Reader) error {
 	if !needHookSync(cfg.Spec) {
 		return nil
 	}
 	if err := writeMsg(sync, syncMsg{Type: msgHooks}); err != nil {
 		return err
 	}
-	if err := expectMsg(dec, msgResume); err != nil {
+	if err := expectMsg(msgs, msgResume); err != nil {
 		return err
 	}
 	if cfg.Spec.Hooks != nil {
@@ -176,8 +176,8 @@ func createHooks(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
 
 // initWithoutMountNS runs a container that shares the host's mount
 // namespace: chroot into the rootfs, no mounts.
-func initWithoutMountNS(cfg *initConfig, sync *os.File, dec *json.Decoder) error {
-	if err := createHooks(cfg, sync, dec); err != nil {
+func initWithoutMountNS(cfg *initConfig, sync *os.File, msgs *bufio.Reader) error {
+	if err := createHooks(cfg, sync, msgs); err != nil {
 		return err
 	}
 	// The rootfs may have no /proc: keep a handle on ours for the fifo.

@@ -1,7 +1,7 @@
 package runtime
 
 import (
-	"encoding/json"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -51,8 +51,8 @@ var nsKind = map[specs.LinuxNamespaceType]string{
 // child is a container init or exec'd process being set up.
 type child struct {
 	pid    int
-	parent *os.File // our end of the sync socketpair
-	dec    *json.Decoder
+	parent *os.File      // our end of the sync socketpair
+	msgs   *bufio.Reader // messages on parent
 	status unix.WaitStatus
 	waited bool
 }
@@ -72,17 +72,16 @@ type spawnOpts struct {
 	// newCgroupNS: create a cgroup namespace (first thing once in the
 	// cgroup).
 	newCgroupNS bool
-	// cgroup: the child is born in this cgroup; cgroupCreated, when not
-	// nil, reports when the cgroup exists.
-	cgroup        cgroups.Manager
-	cgroupCreated func() error
-	fifo          *os.File // O_PATH handle of exec.fifo (init only)
-	console       *os.File // connection to the console socket
-	preserve      int
-	stdio         [3]*os.File
+	// cgroup: the child is born in this cgroup, which startChild makes.
+	cgroup   cgroups.Manager
+	fifo     *os.File // O_PATH handle of exec.fifo (init only)
+	console  *os.File // connection to the console socket
+	preserve int
+	stdio    [3]*os.File
 	// plan: what the first stage does once in its namespaces (see
-	// plan_linux.go), built while the child is cloned; nil means exec the
-	// Go init, which then reads its initConfig from the sync socket.
+	// plan_linux.go), built while the child is cloned, once the cgroup
+	// exists; nil means exec the Go init, which then reads its initConfig
+	// from the sync socket.
 	plan func(fds childFDs) (*nsexec.Plan, error)
 }
 
@@ -225,32 +224,42 @@ func startChild(o spawnOpts) (*child, error) {
 		return nil, fmt.Errorf("container first stage: %w", err)
 	}
 	layout := o.fds()
-	type built struct {
-		plan *nsexec.Plan
-		err  error
+	var ns nsexec.Plan
+	cloneFlags, err := namespaceStage(&ns, o)
+	if err != nil {
+		return nil, err
 	}
-	planc := make(chan built, 1)
-	if o.plan != nil {
-		// Written after the clone; built meanwhile.
-		go func() {
-			p, err := o.plan(layout)
-			planc <- built{p, err}
-		}()
-	} else {
-		var p nsexec.Plan
-		p.Op(nsexec.OpExecGo, layout.goInit, []string{"berth", InitCommand})
-		planc <- built{&p, nil}
+	// The namespaces to join by path and the costly ones to create (a
+	// network namespace takes a third of a millisecond) are entered by a
+	// thread of our own, which clones the child (inheriting them) and then
+	// dies; it starts first, so that they are made while the cgroup is. A
+	// new user namespace must own the others: then clone makes them all.
+	var threadJoin []specs.LinuxNamespace
+	for _, n := range o.join {
+		switch n.Type {
+		case specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
+			threadJoin = append(threadJoin, n)
+		}
+	}
+	var early uintptr
+	if cloneFlags&unix.CLONE_NEWUSER == 0 {
+		early = cloneFlags & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+		cloneFlags &^= early
+	}
+	var cl *cloner
+	if len(threadJoin) > 0 || early != 0 {
+		cl = startCloner(threadJoin, early, nsexec.Argv(layout.sync))
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		<-planc
+		cl.abort()
 		return nil, fmt.Errorf("socketpair: %w", err)
 	}
 	parent := os.NewFile(uintptr(fds[0]), "sync-parent")
 	childEnd := os.NewFile(uintptr(fds[1]), "sync-child")
 	defer childEnd.Close()
 	fail := func(err error) (*child, error) {
-		<-planc
+		cl.abort()
 		parent.Close()
 		return nil, err
 	}
@@ -276,49 +285,16 @@ func startChild(o spawnOpts) (*child, error) {
 		}
 		files = append(files, bin.Fd())
 	}
-	var ns nsexec.Plan
-	cloneFlags, err := namespaceStage(&ns, o)
-	if err != nil {
-		return fail(err)
-	}
-	// The namespaces to join by path and the costly ones to create (a
-	// network namespace takes a third of a millisecond) are entered by a
-	// thread of our own, which clones the child (inheriting them) and then
-	// dies; it does so while the cgroup is still being made. A new user
-	// namespace must own the others: then clone makes them all.
-	var threadJoin []specs.LinuxNamespace
-	for _, n := range o.join {
-		switch n.Type {
-		case specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
-			threadJoin = append(threadJoin, n)
-		}
-	}
-	var early uintptr
-	if cloneFlags&unix.CLONE_NEWUSER == 0 {
-		early = cloneFlags & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
-		cloneFlags &^= early
-	}
-	var cl *cloner
-	if len(threadJoin) > 0 || early != 0 {
-		cl = startCloner(threadJoin, early, nsexec.Argv(layout.sync))
-		fail = func(err error) (*child, error) {
-			cl.abort()
-			<-planc
-			parent.Close()
-			return nil, err
-		}
-	}
 
-	// Born in the cgroup: clone3 puts the child in the unified one; the
-	// stage moves itself into the v1 ones before anything else, unless it
-	// starts in a new user namespace, which may not write there: then it
-	// is moved by pid (at the cost of the kernel's threadgroup lock).
+	// Born in the cgroup: clone3 puts the child in the unified one, made
+	// first; the stage moves itself into the v1 ones before anything else,
+	// unless it starts in a new user namespace, which may not write there:
+	// then it is moved by pid (at the cost of the kernel's threadgroup
+	// lock).
 	cgroupFD, migrate := -1, false
 	if o.cgroup != nil {
-		if o.cgroupCreated != nil {
-			if err := o.cgroupCreated(); err != nil {
-				return fail(fmt.Errorf("cgroups: %w", err))
-			}
+		if err := o.cgroup.CreateUnified(); err != nil {
+			return fail(fmt.Errorf("cgroups: %w", err))
 		}
 		var tasks []string
 		if cgroupFD, tasks, err = o.cgroup.Birthplace(); err != nil {
@@ -375,29 +351,53 @@ func startChild(o spawnOpts) (*child, error) {
 		attr.Sys.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	path := "/proc/self/fd/" + strconv.Itoa(stageFD)
+	// The cloning thread clones as soon as its namespaces are ready, while
+	// this goroutine makes the rest of the cgroup, writes the limits and
+	// builds the plan; the stage does nothing before it reads the plan.
 	var pid int
 	if cl == nil {
 		pid, err = syscall.ForkExec(path, nsexec.Argv(layout.sync), attr)
+		if err != nil {
+			return fail(fmt.Errorf("start container process: %w", err))
+		}
 	} else {
-		pid, err = cl.clone(path, attr)
+		cl.order(path, attr)
 	}
+	var plan *nsexec.Plan
+	if o.cgroup != nil {
+		err = o.cgroup.Create()
+		if err != nil {
+			err = fmt.Errorf("cgroups: %w", err)
+		}
+	}
+	if err == nil {
+		if o.plan != nil {
+			plan, err = o.plan(layout)
+		} else {
+			plan = new(nsexec.Plan)
+			plan.Op(nsexec.OpExecGo, layout.goInit, []string{"berth", InitCommand})
+		}
+	}
+	if cl != nil {
+		var cerr error
+		pid, cerr = cl.result()
+		if cerr != nil {
+			parent.Close()
+			return nil, fmt.Errorf("start container process: %w", cerr)
+		}
+	}
+	c := &child{pid: pid, parent: parent, msgs: bufio.NewReader(parent)}
 	if err != nil {
-		return fail(fmt.Errorf("start container process: %w", err))
+		c.kill()
+		return nil, err
 	}
-	c := &child{pid: pid, parent: parent, dec: json.NewDecoder(parent)}
 	if migrate {
 		if err := o.cgroup.Apply(pid); err != nil {
-			<-planc
 			c.kill()
 			return nil, fmt.Errorf("cgroups: join: %w", err)
 		}
 	}
-	b := <-planc
-	if b.err != nil {
-		c.kill()
-		return nil, b.err
-	}
-	ns.Append(b.plan)
+	ns.Append(plan)
 	planBytes, err := ns.Bytes()
 	if err == nil {
 		_, err = parent.Write(planBytes)
@@ -413,7 +413,7 @@ func startChild(o spawnOpts) (*child, error) {
 // joins the namespaces to join by path and creates the ones made early,
 // and dies afterwards (its namespaces are the child's).
 type cloner struct {
-	orders chan cloneOrder // closed: give up
+	orders chan cloneOrder // one order; closed: give up; nil once sent or closed
 	done   chan cloneResult
 }
 
@@ -428,7 +428,8 @@ type cloneResult struct {
 }
 
 func startCloner(join []specs.LinuxNamespace, early uintptr, argv []string) *cloner {
-	c := &cloner{orders: make(chan cloneOrder), done: make(chan cloneResult, 1)}
+	orders := make(chan cloneOrder, 1)
+	c := &cloner{orders: orders, done: make(chan cloneResult, 1)}
 	go onSpareThread(func() {
 		err := joinNamespaces(join)
 		if err == nil && early != 0 {
@@ -436,7 +437,7 @@ func startCloner(join []specs.LinuxNamespace, early uintptr, argv []string) *clo
 				err = fmt.Errorf("create namespaces: %w", err)
 			}
 		}
-		o, ok := <-c.orders
+		o, ok := <-orders
 		switch {
 		case !ok:
 			c.done <- cloneResult{err: errors.New("aborted")}
@@ -450,17 +451,22 @@ func startCloner(join []specs.LinuxNamespace, early uintptr, argv []string) *clo
 	return c
 }
 
-// clone starts the child, once.
-func (c *cloner) clone(path string, attr *syscall.ProcAttr) (int, error) {
+// order has the child cloned, once, as soon as the thread is ready;
+// result waits for it.
+func (c *cloner) order(path string, attr *syscall.ProcAttr) {
 	c.orders <- cloneOrder{path, attr}
-	r := <-c.done
 	c.orders = nil
+}
+
+func (c *cloner) result() (int, error) {
+	r := <-c.done
 	return r.pid, r.err
 }
 
-// abort lets the thread go without cloning, unless it has cloned.
+// abort lets the thread go without cloning, unless it was ordered to
+// clone; nil does nothing.
 func (c *cloner) abort() {
-	if c.orders != nil {
+	if c != nil && c.orders != nil {
 		close(c.orders)
 		<-c.done
 		c.orders = nil
@@ -563,7 +569,7 @@ func timeOffsets(offs map[string]specs.LinuxTimeOffset) (string, error) {
 
 func (c *child) send(m syncMsg) error { return writeMsg(c.parent, m) }
 
-func (c *child) expect(want string) error { return expectMsg(c.dec, want) }
+func (c *child) expect(want string) error { return expectMsg(c.msgs, want) }
 
 // wait reaps the child once and returns its status.
 func (c *child) wait() unix.WaitStatus {
@@ -590,7 +596,7 @@ func (c *child) kill() {
 // waitExec waits until the child execs the user's program (the sync socket
 // closes on exec) or reports an error.
 func (c *child) waitExec() error {
-	m, err := readMsg(c.dec)
+	m, err := readMsg(c.msgs)
 	if err == io.EOF {
 		return nil
 	}

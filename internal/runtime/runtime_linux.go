@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/berth-project/berth/internal/runtime/cgroups"
 	"github.com/berth-project/berth/internal/runtime/nsexec"
+	"github.com/berth-project/berth/internal/runtime/specjson"
 )
 
 const execFifoName = "exec.fifo"
@@ -91,59 +91,6 @@ func (r *Runtime) Create(id string, o CreateOpts) error {
 	return c.parent.Close()
 }
 
-// specPeek is what create needs of config.json to clone the container's
-// process: the whole spec is decoded and checked meanwhile (Validate
-// refuses what the peek may have missed, and the process is killed).
-type specPeek struct {
-	Process *struct {
-		Terminal bool `json:"terminal"`
-	} `json:"process"`
-	Hooks *struct {
-		CreateContainer []json.RawMessage `json:"createContainer"`
-		StartContainer  []json.RawMessage `json:"startContainer"`
-	} `json:"hooks"`
-	Linux *struct {
-		CgroupsPath string                           `json:"cgroupsPath"`
-		Namespaces  []specs.LinuxNamespace           `json:"namespaces"`
-		UIDMappings []specs.LinuxIDMapping           `json:"uidMappings"`
-		GIDMappings []specs.LinuxIDMapping           `json:"gidMappings"`
-		TimeOffsets map[string]specs.LinuxTimeOffset `json:"timeOffsets"`
-		Seccomp     *struct {
-			DefaultAction specs.LinuxSeccompAction `json:"defaultAction"`
-			Syscalls      []struct {
-				Action specs.LinuxSeccompAction `json:"action"`
-			} `json:"syscalls"`
-		} `json:"seccomp"`
-	} `json:"linux"`
-}
-
-func (p *specPeek) terminal() bool { return p.Process != nil && p.Process.Terminal }
-
-// initNeeds are the facts goInitReason decides on.
-func (p *specPeek) initNeeds() initNeeds {
-	var n initNeeds
-	if p.Hooks != nil {
-		n.createContainerHooks = len(p.Hooks.CreateContainer) > 0
-		n.startContainerHooks = len(p.Hooks.StartContainer) > 0
-	}
-	if l := p.Linux; l != nil {
-		for _, ns := range l.Namespaces {
-			if ns.Type == specs.MountNamespace {
-				n.mountNS = true
-			}
-		}
-		if s := l.Seccomp; s != nil {
-			n.seccompNotify = s.DefaultAction == specs.ActNotify
-			for _, sc := range s.Syscalls {
-				if sc.Action == specs.ActNotify {
-					n.seccompNotify = true
-				}
-			}
-		}
-	}
-	return n
-}
-
 // ReadConfig reads bundle's config.json, for CreateOpts.Config.
 func ReadConfig(bundle string) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
@@ -154,21 +101,16 @@ func ReadConfig(bundle string) ([]byte, error) {
 }
 
 // WantsTerminal says whether config (config.json's contents) asks for a
-// terminal, decoding no more of it than that; false when it does not
-// parse (create says why).
+// terminal; false when it does not parse (create says why).
 func WantsTerminal(config []byte) bool {
-	var p struct {
-		Process *struct {
-			Terminal bool `json:"terminal"`
-		} `json:"process"`
-	}
-	return json.Unmarshal(config, &p) == nil && p.Process != nil && p.Process.Terminal
+	var s specs.Spec
+	return specjson.Unmarshal(config, &s) == nil && s.Process != nil && s.Process.Terminal
 }
 
-// decodedSpec is the whole spec, checked, and the init's config.
-type decodedSpec struct {
-	spec    *specs.Spec
-	changed bool // from config.json's (an ignored mountLabel)
+// checkedSpec is what checkSpec found: the init's config, and whether the
+// spec changed from config.json's (an ignored mountLabel).
+type checkedSpec struct {
+	changed bool
 	cfg     *initConfig
 	err     error
 }
@@ -188,11 +130,11 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 			return nil, nil, err
 		}
 	}
-	var peek specPeek
-	if err := json.Unmarshal(raw, &peek); err != nil {
+	var spec specs.Spec
+	if err := specjson.Unmarshal(raw, &spec); err != nil {
 		return nil, nil, fmt.Errorf("parse %s: %w", config, err)
 	}
-	if peek.terminal() && o.ConsoleSocket == "" {
+	if spec.Process != nil && spec.Process.Terminal && o.ConsoleSocket == "" {
 		return nil, nil, fmt.Errorf("cannot allocate a terminal without --console-socket")
 	}
 	if err := os.MkdirAll(r.Root, 0o711); err != nil {
@@ -206,32 +148,28 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 		return nil, nil, fmt.Errorf("create state dir: %w", err)
 	}
 	cgroupsPath := ""
-	if peek.Linux != nil {
-		cgroupsPath = peek.Linux.CgroupsPath
+	if spec.Linux != nil {
+		cgroupsPath = spec.Linux.CgroupsPath
 	}
 	mgr, err := cgroups.New(cgroupsPath, id, cgroups.Options{Root: r.CgroupRoot})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("cgroups: %w", err)
 	}
-	// The cgroup is made (mkdir in every hierarchy) while the spec is
-	// decoded and checked, and the spec while the process is cloned.
-	created := make(chan error, 1)
-	go func() { created <- mgr.Create() }()
-	cgroupCreated := sync.OnceValue(func() error { return <-created })
 	defer func() {
 		if err != nil {
 			if c != nil {
 				c.kill()
 			}
-			_ = cgroupCreated()
 			_ = mgr.Destroy()
 			os.RemoveAll(dir)
 		}
 	}()
 
-	so := spawnOpts{preserve: o.PreserveFDs, stdio: stdio(o.Stdio), cgroup: mgr, cgroupCreated: cgroupCreated}
-	if l := peek.Linux; l != nil {
+	// startChild makes the cgroup: the child is cloned into its unified
+	// group while the others are made.
+	so := spawnOpts{preserve: o.PreserveFDs, stdio: stdio(o.Stdio), cgroup: mgr}
+	if l := spec.Linux; l != nil {
 		so.uidMappings, so.gidMappings = l.UIDMappings, l.GIDMappings
 		for _, ns := range l.Namespaces {
 			switch {
@@ -248,14 +186,10 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 		so.timeOffsets = l.TimeOffsets
 	}
 	cgroupPaths := mgr.Paths()
-	var dec decodedSpec
-	decoded := make(chan struct{})
-	go func() {
-		defer close(decoded)
-		dec = r.decodeSpec(raw, config, bundle, id, o, so.newCgroupNS, cgroupPaths)
-	}()
-	decode := func() decodedSpec { <-decoded; return dec }
-	defer decode() // never leave it running
+	d := r.checkSpec(&spec, bundle, id, o, so.newCgroupNS, cgroupPaths)
+	if d.err != nil {
+		return nil, nil, d.err
+	}
 
 	fifoPath := filepath.Join(dir, execFifoName)
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
@@ -271,7 +205,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 	}
 	so.fifo = os.NewFile(uintptr(fifoFD), "exec.fifo")
 	defer so.fifo.Close()
-	if peek.terminal() {
+	if spec.Process.Terminal {
 		conn, err := dialConsole(o.ConsoleSocket)
 		if err != nil {
 			return nil, nil, err
@@ -282,50 +216,37 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 	// The limits (device rules included) are in place before the init
 	// does anything in its cgroup, as runc does: the stage waits for its
 	// plan, the Go init for its config.
-	setResources := func(spec *specs.Spec) error {
-		if err := cgroupCreated(); err != nil {
-			return fmt.Errorf("cgroups: %w", err)
-		}
-		if err := mgr.Set(cgroupResources(spec)); err != nil {
+	setResources := func() error {
+		if err := mgr.Set(cgroupResources(&spec)); err != nil {
 			return fmt.Errorf("cgroups: set resources: %w", err)
 		}
 		return nil
 	}
-	reason := peek.initNeeds().goInitReason()
+	reason := specInitNeeds(&spec, false).goInitReason()
 	if reason == "" {
 		so.plan = func(fds childFDs) (*nsexec.Plan, error) {
-			d := decode()
-			if d.err != nil {
-				return nil, d.err
-			}
-			if err := setResources(d.spec); err != nil {
+			if err := setResources(); err != nil {
 				return nil, err
 			}
 			return initPlan(d.cfg, fds)
 		}
-	} else if d := decode(); d.err != nil {
-		return nil, nil, d.err
 	}
 	r.debug("container %s: set up by the %s", id, initPath(reason))
 	c, err = startChild(so)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := decode()
-	if d.err != nil {
-		return c, nil, d.err
-	}
-	spec, cfg := d.spec, d.cfg
+	cfg := d.cfg
 	pid := c.pid
-	rec = &record{ID: id, Bundle: bundle, Rootfs: cfg.Rootfs, Created: time.Now().UTC(), Config: raw, spec: spec,
+	rec = &record{ID: id, Bundle: bundle, Rootfs: cfg.Rootfs, Created: time.Now().UTC(), Config: raw, spec: &spec,
 		InitPid: pid, CgroupPaths: cgroupPaths}
 	if d.changed {
-		if err := rec.setSpec(spec); err != nil {
+		if err := rec.setSpec(&spec); err != nil {
 			return c, nil, err
 		}
 	}
 	if reason != "" {
-		if err := setResources(spec); err != nil {
+		if err := setResources(); err != nil {
 			return c, nil, err
 		}
 		cfg.State = r.specState(rec, Created)
@@ -342,7 +263,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 			return c, nil, err
 		}
 	}
-	if needHookSync(spec) {
+	if needHookSync(&spec) {
 		if err := c.expect(msgHooks); err != nil {
 			return c, nil, err
 		}
@@ -371,15 +292,10 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 	return c, rec, nil
 }
 
-// decodeSpec decodes and checks the whole spec and makes the init's
-// config.
-func (r *Runtime) decodeSpec(raw []byte, config, bundle, id string, o CreateOpts, newCgroupNS bool, cgroupPaths map[string]string) decodedSpec {
-	var spec specs.Spec
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return decodedSpec{err: fmt.Errorf("parse %s: %w", config, err)}
-	}
-	if err := Validate(&spec); err != nil {
-		return decodedSpec{err: err}
+// checkSpec checks the decoded spec and makes the init's config.
+func (r *Runtime) checkSpec(spec *specs.Spec, bundle, id string, o CreateOpts, newCgroupNS bool, cgroupPaths map[string]string) checkedSpec {
+	if err := Validate(spec); err != nil {
+		return checkedSpec{err: err}
 	}
 	changed := false
 	if spec.Linux.MountLabel != "" && !lsmEnabled("selinux") {
@@ -393,12 +309,12 @@ func (r *Runtime) decodeSpec(raw []byte, config, bundle, id string, o CreateOpts
 		rootfs = filepath.Join(bundle, rootfs)
 	}
 	if st, err := os.Stat(rootfs); err != nil || !st.IsDir() {
-		return decodedSpec{err: fmt.Errorf("rootfs %s: not a directory: %v", rootfs, err)}
+		return checkedSpec{err: fmt.Errorf("rootfs %s: not a directory: %v", rootfs, err)}
 	}
-	cfg := &initConfig{ContainerID: id, Spec: &spec, Process: spec.Process, Rootfs: rootfs,
+	cfg := &initConfig{ContainerID: id, Spec: spec, Process: spec.Process, Rootfs: rootfs,
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, NewCgroupNS: newCgroupNS,
 		CgroupPaths: cgroupPaths, PreserveFDs: o.PreserveFDs}
-	return decodedSpec{spec: &spec, changed: changed, cfg: cfg}
+	return checkedSpec{changed: changed, cfg: cfg}
 }
 
 func stdio(s [3]*os.File) [3]*os.File {

@@ -1,11 +1,11 @@
 package runtime
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/berth-project/berth/internal/runtime/specjson"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -16,7 +16,7 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 		return nil, fmt.Errorf("load bundle config: %w", err)
 	}
 	var s specs.Spec
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := specjson.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", filepath.Join(bundle, "config.json"), err)
 	}
 	return &s, nil

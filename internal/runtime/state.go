@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-project/berth/internal/runtime/kfile"
+	"github.com/berth-project/berth/internal/runtime/specjson"
 )
 
 // Status is a container's lifecycle state as the OCI runtime spec names it.
@@ -68,7 +69,7 @@ type specSome struct {
 func (rec *record) fullSpec() (*specs.Spec, error) {
 	if rec.spec == nil {
 		var s specs.Spec
-		if err := json.Unmarshal(rec.Config, &s); err != nil {
+		if err := specjson.Unmarshal(rec.Config, &s); err != nil {
 			return nil, fmt.Errorf("parse the config of %q: %w", rec.ID, err)
 		}
 		if s.Linux == nil {

@@ -35,6 +35,9 @@ type Manager interface {
 	Apply(pid int) error
 	// Create creates the cgroup in every hierarchy (idempotent).
 	Create() error
+	// CreateUnified creates the cgroup in the unified hierarchy only
+	// (idempotent), which is all Birthplace's cgroupFD needs.
+	CreateUnified() error
 	// Birthplace says how a new process is born in the created cgroup
 	// instead of being migrated into it; see the implementation.
 	Birthplace() (cgroupFD int, tasks []string, err error)

@@ -11,7 +11,26 @@ import (
 // nothing else.
 func (m *manager) Create() error { return m.create() }
 
-// Birthplace says how a new process gets into the (created) cgroup
+// CreateUnified creates the cgroup in the unified hierarchy only, if
+// there is one (idempotent): all that Birthplace's cgroupFD needs, so a
+// process can be born in it while Create makes the v1 groups.
+func (m *manager) CreateUnified() error {
+	if m.created || m.unifiedMade {
+		return nil
+	}
+	for _, g := range m.groups {
+		if g.h.unified {
+			if err := createUnified(g.h.mountpoint, g.dir); err != nil {
+				return fmt.Errorf("create cgroup %s: %w", g.dir, err)
+			}
+		}
+	}
+	m.unifiedMade = true
+	return nil
+}
+
+// Birthplace says how a new process gets into the cgroup (made by Create,
+// or in the unified hierarchy by CreateUnified)
 // without being migrated: cgroupFD, a handle on the unified (cgroup v2)
 // directory for clone3's CLONE_INTO_CGROUP (-1 when there is none), and
 // the "tasks" files of the v1 hierarchies, to which the new process,

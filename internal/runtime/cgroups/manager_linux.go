@@ -23,6 +23,9 @@ type manager struct {
 	groups  []group           // one per hierarchy
 	paths   map[string]string // subsystem -> dir; "" -> unified dir
 	created bool              // by this manager: Apply and Set need not again
+	// unifiedMade: CreateUnified made the unified group (Create makes
+	// the others).
+	unifiedMade bool
 }
 
 var _ Manager = (*manager)(nil)
@@ -109,6 +112,9 @@ func (m *manager) create() error {
 		return nil
 	}
 	for _, g := range m.groups {
+		if g.h.unified && m.unifiedMade {
+			continue
+		}
 		var err error
 		switch {
 		case g.h.unified:
@@ -306,7 +312,7 @@ func (m *manager) Pids() ([]int, error) {
 }
 
 func (m *manager) Destroy() error {
-	m.created = false
+	m.created, m.unifiedMade = false, false
 	var errs []error
 	seen := map[string]bool{}
 	for _, g := range m.groups {
@@ -325,7 +331,7 @@ func (m *manager) Destroy() error {
 // left with one rmdir per hierarchy; it fails (EBUSY) at once, without
 // retries, when one is still in use. Destroy removes what is left.
 func (m *manager) RemoveIfEmpty() error {
-	m.created = false
+	m.created, m.unifiedMade = false, false
 	for _, g := range m.groups {
 		if err := unix.Rmdir(g.dir); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("remove cgroup %s: %w", g.dir, err)
