@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -73,7 +75,9 @@ type spawnOpts struct {
 	// cgroup).
 	newCgroupNS bool
 	// cgroup: the child is born in this cgroup, which startChild makes.
-	cgroup   cgroups.Manager
+	cgroup cgroups.Manager
+	// cloner: the cloning thread, when startCloner started one.
+	cloner   *cloner
 	fifo     *os.File // O_PATH handle of exec.fifo (init only)
 	console  *os.File // connection to the console socket
 	preserve int
@@ -218,37 +222,23 @@ func isSealedMemfd(f *os.File) bool {
 // startChild starts a container process: the first stage (package
 // nsexec), born in the container's cgroup and namespaces, and sends it its
 // plan.
-func startChild(o spawnOpts) (*child, error) {
+func startChild(o *spawnOpts) (*child, error) {
 	stage, err := nsexec.Stage()
 	if err != nil {
+		o.cloner.abort()
 		return nil, fmt.Errorf("container first stage: %w", err)
 	}
 	layout := o.fds()
 	var ns nsexec.Plan
-	cloneFlags, err := namespaceStage(&ns, o)
+	cloneFlags, err := namespaceStage(&ns, *o)
 	if err != nil {
+		o.cloner.abort()
 		return nil, err
 	}
-	// The namespaces to join by path and the costly ones to create (a
-	// network namespace takes a third of a millisecond) are entered by a
-	// thread of our own, which clones the child (inheriting them) and then
-	// dies; it starts first, so that they are made while the cgroup is. A
-	// new user namespace must own the others: then clone makes them all.
-	var threadJoin []specs.LinuxNamespace
-	for _, n := range o.join {
-		switch n.Type {
-		case specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
-			threadJoin = append(threadJoin, n)
-		}
-	}
-	var early uintptr
-	if cloneFlags&unix.CLONE_NEWUSER == 0 {
-		early = cloneFlags & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
-		cloneFlags &^= early
-	}
-	var cl *cloner
-	if len(threadJoin) > 0 || early != 0 {
-		cl = startCloner(threadJoin, early, nsexec.Argv(layout.sync))
+	o.startCloner()
+	cl := o.cloner
+	if cl != nil {
+		cloneFlags &^= cl.early
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -361,7 +351,7 @@ func startChild(o spawnOpts) (*child, error) {
 			return fail(fmt.Errorf("start container process: %w", err))
 		}
 	} else {
-		cl.order(path, attr)
+		cl.order(path, nsexec.Argv(layout.sync), attr)
 	}
 	var plan *nsexec.Plan
 	if o.cgroup != nil {
@@ -412,13 +402,30 @@ func startChild(o spawnOpts) (*child, error) {
 // cloner clones a container process from a thread of its own, which first
 // joins the namespaces to join by path and creates the ones made early,
 // and dies afterwards (its namespaces are the child's).
+//
+// The caller hands it the clone through a futex rather than a channel: a
+// goroutine woken by a channel waits for a P of the Go scheduler, which
+// the caller, busy making the cgroup, keeps for hundreds of microseconds,
+// while a thread woken in the kernel goes on at once (its goroutine takes
+// one of the spare Ps that run and create have).
 type cloner struct {
-	orders chan cloneOrder // one order; closed: give up; nil once sent or closed
-	done   chan cloneResult
+	early uintptr // namespaces the thread creates
+	// todo is written once, before state leaves clonerWaiting.
+	todo  cloneOrder
+	state atomic.Uint32
+	sent  bool // the caller ordered or aborted
+	done  chan cloneResult
 }
+
+const (
+	clonerWaiting = iota
+	clonerOrdered
+	clonerAborted
+)
 
 type cloneOrder struct {
 	path string
+	argv []string
 	attr *syscall.ProcAttr
 }
 
@@ -427,9 +434,35 @@ type cloneResult struct {
 	err error
 }
 
-func startCloner(join []specs.LinuxNamespace, early uintptr, argv []string) *cloner {
-	orders := make(chan cloneOrder, 1)
-	c := &cloner{orders: orders, done: make(chan cloneResult, 1)}
+// startCloner starts o's cloning thread, once, if the child needs one: for
+// the namespaces to join by path that a process inherits (pid, net, ipc,
+// uts), and to create the network, ipc and uts namespaces (a network
+// namespace takes 0.3–0.5 ms) while the caller makes the cgroup. A new
+// user namespace, or one to join, must own the others: clone or the stage
+// makes them all then. Create starts it as soon as the spec is decoded;
+// startChild otherwise.
+func (o *spawnOpts) startCloner() {
+	if o.cloner != nil {
+		return
+	}
+	var join []specs.LinuxNamespace
+	joinsUser := false
+	for _, n := range o.join {
+		switch n.Type {
+		case specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
+			join = append(join, n)
+		case specs.UserNamespace:
+			joinsUser = true
+		}
+	}
+	var early uintptr
+	if o.newFlags&unix.CLONE_NEWUSER == 0 && !joinsUser {
+		early = o.newFlags & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+	}
+	if len(join) == 0 && early == 0 {
+		return
+	}
+	c := &cloner{early: early, done: make(chan cloneResult, 1)}
 	go onSpareThread(func() {
 		err := joinNamespaces(join)
 		if err == nil && early != 0 {
@@ -437,25 +470,31 @@ func startCloner(join []specs.LinuxNamespace, early uintptr, argv []string) *clo
 				err = fmt.Errorf("create namespaces: %w", err)
 			}
 		}
-		o, ok := <-orders
+		st := c.state.Load()
+		for st == clonerWaiting {
+			futexWait(&c.state, clonerWaiting)
+			st = c.state.Load()
+		}
 		switch {
-		case !ok:
+		case st == clonerAborted:
 			c.done <- cloneResult{err: errors.New("aborted")}
 		case err != nil:
 			c.done <- cloneResult{err: err}
 		default:
-			pid, err := syscall.ForkExec(o.path, argv, o.attr)
+			pid, err := syscall.ForkExec(c.todo.path, c.todo.argv, c.todo.attr)
 			c.done <- cloneResult{pid, err}
 		}
 	})
-	return c
+	o.cloner = c
 }
 
 // order has the child cloned, once, as soon as the thread is ready;
 // result waits for it.
-func (c *cloner) order(path string, attr *syscall.ProcAttr) {
-	c.orders <- cloneOrder{path, attr}
-	c.orders = nil
+func (c *cloner) order(path string, argv []string, attr *syscall.ProcAttr) {
+	c.todo = cloneOrder{path, argv, attr}
+	c.sent = true
+	c.state.Store(clonerOrdered)
+	futexWake(&c.state)
 }
 
 func (c *cloner) result() (int, error) {
@@ -466,12 +505,30 @@ func (c *cloner) result() (int, error) {
 // abort lets the thread go without cloning, unless it was ordered to
 // clone; nil does nothing.
 func (c *cloner) abort() {
-	if c != nil && c.orders != nil {
-		close(c.orders)
+	if c != nil && !c.sent {
+		c.sent = true
+		c.state.Store(clonerAborted)
+		futexWake(&c.state)
 		<-c.done
-		c.orders = nil
 	}
 }
+
+// futexWait sleeps in the kernel while *addr is val (or until woken).
+func futexWait(addr *atomic.Uint32, val uint32) {
+	_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), linuxFutexWait|linuxFutexPrivate, uintptr(val), 0, 0, 0)
+}
+
+// futexWake wakes the thread sleeping on addr.
+func futexWake(addr *atomic.Uint32) {
+	_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), linuxFutexWake|linuxFutexPrivate, 1, 0, 0, 0)
+}
+
+// futex(2) operations.
+const (
+	linuxFutexWait    = 0
+	linuxFutexWake    = 1
+	linuxFutexPrivate = 128
+)
 
 // onSpareThread runs fn locked to an OS thread other than the main one (Go
 // parks rather than ends the main thread), which ends with the goroutine:

@@ -137,6 +137,33 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 	if spec.Process != nil && spec.Process.Terminal && o.ConsoleSocket == "" {
 		return nil, nil, fmt.Errorf("cannot allocate a terminal without --console-socket")
 	}
+	// The cloning thread starts now: it makes the network namespace while
+	// the state directory and the cgroup are made (startChild makes the
+	// cgroup and has the child cloned into its unified group while it
+	// makes the others).
+	so := spawnOpts{preserve: o.PreserveFDs, stdio: stdio(o.Stdio)}
+	if l := spec.Linux; l != nil {
+		so.uidMappings, so.gidMappings = l.UIDMappings, l.GIDMappings
+		for _, ns := range l.Namespaces {
+			switch {
+			case ns.Path != "":
+				so.join = append(so.join, ns)
+			case ns.Type == specs.CgroupNamespace:
+				so.newCgroupNS = true
+			case ns.Type == specs.TimeNamespace:
+				so.newTime = true
+			default:
+				so.newFlags |= uintptr(namespaceFlags[ns.Type])
+			}
+		}
+		so.timeOffsets = l.TimeOffsets
+	}
+	so.startCloner()
+	defer func() {
+		if err != nil && c == nil {
+			so.cloner.abort()
+		}
+	}()
 	if err := os.MkdirAll(r.Root, 0o711); err != nil {
 		return nil, nil, fmt.Errorf("create state root: %w", err)
 	}
@@ -156,6 +183,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("cgroups: %w", err)
 	}
+	so.cgroup = mgr
 	defer func() {
 		if err != nil {
 			if c != nil {
@@ -166,25 +194,6 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 		}
 	}()
 
-	// startChild makes the cgroup: the child is cloned into its unified
-	// group while the others are made.
-	so := spawnOpts{preserve: o.PreserveFDs, stdio: stdio(o.Stdio), cgroup: mgr}
-	if l := spec.Linux; l != nil {
-		so.uidMappings, so.gidMappings = l.UIDMappings, l.GIDMappings
-		for _, ns := range l.Namespaces {
-			switch {
-			case ns.Path != "":
-				so.join = append(so.join, ns)
-			case ns.Type == specs.CgroupNamespace:
-				so.newCgroupNS = true
-			case ns.Type == specs.TimeNamespace:
-				so.newTime = true
-			default:
-				so.newFlags |= uintptr(namespaceFlags[ns.Type])
-			}
-		}
-		so.timeOffsets = l.TimeOffsets
-	}
 	cgroupPaths := mgr.Paths()
 	d := r.checkSpec(&spec, bundle, id, o, so.newCgroupNS, cgroupPaths)
 	if d.err != nil {
@@ -232,7 +241,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 		}
 	}
 	r.debug("container %s: set up by the %s", id, initPath(reason))
-	c, err = startChild(so)
+	c, err = startChild(&so)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -877,7 +886,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		so.plan = func(fds childFDs) (*nsexec.Plan, error) { return execProcessPlan(cfg, fds) }
 	}
 	r.debug("exec in container %s: set up by the %s", id, initPath(reason))
-	c, err := startChild(so)
+	c, err := startChild(&so)
 	if err != nil {
 		return -1, err
 	}
