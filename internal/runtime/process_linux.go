@@ -414,7 +414,10 @@ type cloner struct {
 	todo  cloneOrder
 	state atomic.Uint32
 	sent  bool // the caller ordered or aborted
-	done  chan cloneResult
+	// res is written once, before finished is set: the caller waits for
+	// it in the kernel too.
+	res      cloneResult
+	finished atomic.Uint32
 }
 
 const (
@@ -462,7 +465,7 @@ func (o *spawnOpts) startCloner() {
 	if len(join) == 0 && early == 0 {
 		return
 	}
-	c := &cloner{early: early, done: make(chan cloneResult, 1)}
+	c := &cloner{early: early}
 	go onSpareThread(func() {
 		err := joinNamespaces(join)
 		if err == nil && early != 0 {
@@ -477,13 +480,15 @@ func (o *spawnOpts) startCloner() {
 		}
 		switch {
 		case st == clonerAborted:
-			c.done <- cloneResult{err: errors.New("aborted")}
+			c.res = cloneResult{err: errors.New("aborted")}
 		case err != nil:
-			c.done <- cloneResult{err: err}
+			c.res = cloneResult{err: err}
 		default:
 			pid, err := syscall.ForkExec(c.todo.path, c.todo.argv, c.todo.attr)
-			c.done <- cloneResult{pid, err}
+			c.res = cloneResult{pid, err}
 		}
+		c.finished.Store(1)
+		futexWake(&c.finished)
 	})
 	o.cloner = c
 }
@@ -498,8 +503,10 @@ func (c *cloner) order(path string, argv []string, attr *syscall.ProcAttr) {
 }
 
 func (c *cloner) result() (int, error) {
-	r := <-c.done
-	return r.pid, r.err
+	for c.finished.Load() == 0 {
+		futexWait(&c.finished, 0)
+	}
+	return c.res.pid, c.res.err
 }
 
 // abort lets the thread go without cloning, unless it was ordered to
@@ -509,7 +516,7 @@ func (c *cloner) abort() {
 		c.sent = true
 		c.state.Store(clonerAborted)
 		futexWake(&c.state)
-		<-c.done
+		_, _ = c.result()
 	}
 }
 
