@@ -466,7 +466,7 @@ func (o *spawnOpts) startCloner() {
 		return
 	}
 	c := &cloner{early: early}
-	go onSpareThread(func() {
+	goOnSpareThread(func() {
 		err := joinNamespaces(join)
 		if err == nil && early != 0 {
 			if err = unix.Unshare(int(early)); err != nil {
@@ -537,25 +537,26 @@ const (
 	linuxFutexPrivate = 128
 )
 
-// onSpareThread runs fn locked to an OS thread other than the main one (Go
-// parks rather than ends the main thread), which ends with the goroutine:
-// fn changes its namespaces for good.
-func onSpareThread(fn func()) {
-	done := make(chan struct{})
+// goOnSpareThread runs fn on a new goroutine locked to an OS thread other
+// than the main one (Go parks rather than ends the main thread), which ends
+// with the goroutine: fn changes its namespaces for good.
+func goOnSpareThread(fn func()) {
 	go func() {
 		goruntime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			// The main thread is ours now, so the nested goroutine runs
-			// on another one.
-			onSpareThread(fn)
-			goruntime.UnlockOSThread()
-			close(done)
+		if unix.Gettid() != unix.Getpid() {
+			fn()
 			return
 		}
-		fn()
-		close(done)
+		// The main thread is ours: a nested goroutine runs fn on another
+		// one, and this one is given back once that one is locked.
+		locked := make(chan struct{})
+		goOnSpareThread(func() {
+			close(locked)
+			fn()
+		})
+		<-locked
+		goruntime.UnlockOSThread()
 	}()
-	<-done
 }
 
 func joinNamespaces(join []specs.LinuxNamespace) error {
