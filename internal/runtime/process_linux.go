@@ -368,6 +368,25 @@ func startChild(o *spawnOpts) (*child, error) {
 			plan.Op(nsexec.OpExecGo, layout.goInit, []string{"berth", InitCommand})
 		}
 	}
+	// The plan goes into the socket as soon as it is built, before the
+	// child exists when the thread has not cloned it yet: the stage finds
+	// it when it starts. One born in a new user namespace is first moved
+	// into the cgroup by pid.
+	send := func() error {
+		ns.Append(plan)
+		b, err := ns.Bytes()
+		if err == nil {
+			_, err = parent.Write(b)
+		}
+		if err != nil {
+			return fmt.Errorf("send plan to container process: %w", err)
+		}
+		return nil
+	}
+	sent := false
+	if err == nil && !migrate {
+		err, sent = send(), true
+	}
 	if cl != nil {
 		var cerr error
 		pid, cerr = cl.result()
@@ -387,14 +406,11 @@ func startChild(o *spawnOpts) (*child, error) {
 			return nil, fmt.Errorf("cgroups: join: %w", err)
 		}
 	}
-	ns.Append(plan)
-	planBytes, err := ns.Bytes()
-	if err == nil {
-		_, err = parent.Write(planBytes)
-	}
-	if err != nil {
-		c.kill()
-		return nil, fmt.Errorf("send plan to container process: %w", err)
+	if !sent {
+		if err := send(); err != nil {
+			c.kill()
+			return nil, err
+		}
 	}
 	return c, nil
 }
