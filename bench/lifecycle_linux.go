@@ -32,7 +32,7 @@ the package initialization of the image store, the CLI and the builder:
 ` + "`berth runtime --version`" + ` takes 2.6 ms here, ` + "`crun --version`" + ` 2.4. The berth
 measured is ` + "`bin/berth`" + ` as the Go linker wrote it, as after a reboot: the
 same bytes written by ` + "`cp`" + ` or ` + "`install`" + ` sit in the page cache in large
-folios and run 0.8 ms faster (docs/ARCHITECTURE.md): berth-cp is such a
+folios and run 0.6–1.0 ms faster (docs/ARCHITECTURE.md): berth-cp is such a
 copy, made before the runs. crun runs
 right after runc in each round: a recent cgroup migration (runc's, or
 crun's own in the round before) spares crun the RCU grace period its
