@@ -151,7 +151,7 @@ func parseNameVal(rest string, key string, d *directives) (*Node, error) {
 
 	// Old format (KEY name value)
 	if !strings.Contains(words[0], "=") {
-		parts := reWhitespace.Split(rest, 2)
+		parts := reWhitespace().Split(rest, 2)
 		if len(parts) < 2 {
 			return nil, errors.Errorf("%s must have two arguments", key)
 		}
@@ -249,7 +249,7 @@ func parseStringsWhitespaceDelimited(rest string, d *directives) (*Node, map[str
 	node := &Node{}
 	rootnode := node
 	prevnode := node
-	for _, str := range reWhitespace.Split(rest, -1) { // use regexp
+	for _, str := range reWhitespace().Split(rest, -1) { // use regexp
 		prevnode = node
 		node.Value = str
 		node.Next = &Node{}

@@ -12,7 +12,7 @@ func splitCommand(line string, d *directives) (string, []string, string, error) 
 	var flags []string
 
 	// Make sure we get the same results irrespective of leading/trailing spaces
-	cmdline := reWhitespace.Split(strings.TrimSpace(line), 2)
+	cmdline := reWhitespace().Split(strings.TrimSpace(line), 2)
 
 	if len(cmdline) == 2 {
 		var err error
