@@ -106,6 +106,7 @@ func Main(args []string) int {
 		if n := goruntime.GOMAXPROCS(0); n < 4 {
 			goruntime.GOMAXPROCS(n + 1)
 		}
+		runtime.Prestart()
 	}
 	if mk, ok := commands[cmdName]; ok {
 		// Engines call one command per process: build only that one.
