@@ -97,12 +97,13 @@ func Main(args []string) int {
 	cmdName := commandName(args)
 	if cmdName == "run" || cmdName == "create" {
 		// Making a container keeps more goroutines ready at once than
-		// this machine has CPUs (the cgroups, the spec's decoding, the
-		// signal relay, the main path), and some hold their P inside a
-		// slow system call (a network namespace, a cgroup mkdir) until the
-		// Go runtime's monitor takes it back. One P more lets the kernel
-		// run whichever thread is ready: runtime-lifecycle 0.1–0.3 ms
-		// faster on 2 CPUs (docs/ARCHITECTURE.md).
+		// this machine has CPUs (the cloning thread, the signal relay, the
+		// main path), and some hold their P inside a slow system call (a
+		// network namespace, a cgroup mkdir) until the Go runtime's
+		// monitor takes it back. One P more lets the kernel run whichever
+		// thread is ready: runtime-lifecycle 0.1–0.3 ms faster on 2 CPUs
+		// (docs/ARCHITECTURE.md). The cloning thread starts now, before
+		// the spec is read (runtime.Prestart).
 		if n := goruntime.GOMAXPROCS(0); n < 4 {
 			goruntime.GOMAXPROCS(n + 1)
 		}
