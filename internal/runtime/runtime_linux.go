@@ -137,10 +137,10 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 	if spec.Process != nil && spec.Process.Terminal && o.ConsoleSocket == "" {
 		return nil, nil, fmt.Errorf("cannot allocate a terminal without --console-socket")
 	}
-	// The cloning thread starts now: it makes the network namespace while
-	// the state directory and the cgroup are made (startChild makes the
-	// cgroup and has the child cloned into its unified group while it
-	// makes the others).
+	// The cloning thread gets its job now (Prestart may have started it):
+	// it makes the network namespace while the state directory and the
+	// cgroup are made (startChild makes the cgroup and has the child
+	// cloned into its unified group while it makes the others).
 	so := spawnOpts{preserve: o.PreserveFDs, stdio: stdio(o.Stdio)}
 	if l := spec.Linux; l != nil {
 		so.uidMappings, so.gidMappings = l.UIDMappings, l.GIDMappings
