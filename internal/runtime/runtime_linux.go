@@ -68,9 +68,9 @@ type CreateOpts struct {
 	PreserveFDs   int
 	// Stdio of the container's init when it has no terminal; nil = ours.
 	Stdio [3]*os.File
-	// Config is config.json's contents when the caller has read them
-	// (ReadConfig); nil: create reads them from the bundle.
-	Config []byte
+	// Config is the bundle's config.json when the caller has read it
+	// (ReadConfig); nil: create reads it.
+	Config *Config
 }
 
 func (r *Runtime) cgroupManager(rec *record) (cgroups.Manager, error) {
@@ -91,20 +91,29 @@ func (r *Runtime) Create(id string, o CreateOpts) error {
 	return c.parent.Close()
 }
 
-// ReadConfig reads bundle's config.json, for CreateOpts.Config.
-func ReadConfig(bundle string) ([]byte, error) {
+// Config is a bundle's config.json, read and decoded once.
+type Config struct {
+	raw  []byte
+	spec specs.Spec
+	err  error // from decoding: create reports it
+}
+
+// ReadConfig reads and decodes bundle's config.json, for CreateOpts.Config;
+// only a read fails here.
+func ReadConfig(bundle string) (*Config, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		return nil, fmt.Errorf("load bundle config: %w", err)
 	}
-	return b, nil
+	c := &Config{raw: b}
+	c.err = specjson.Unmarshal(b, &c.spec)
+	return c, nil
 }
 
-// WantsTerminal says whether config (config.json's contents) asks for a
-// terminal; false when it does not parse (create says why).
-func WantsTerminal(config []byte) bool {
-	var s specs.Spec
-	return specjson.Unmarshal(config, &s) == nil && s.Process != nil && s.Process.Terminal
+// WantsTerminal says whether the config asks for a terminal; false when it
+// does not parse (create says why).
+func (c *Config) WantsTerminal() bool {
+	return c.err == nil && c.spec.Process != nil && c.spec.Process.Terminal
 }
 
 // checkedSpec is what checkSpec found: the init's config, and whether the
@@ -124,16 +133,16 @@ func (r *Runtime) create(id string, o CreateOpts) (c *child, rec *record, err er
 		return nil, nil, err
 	}
 	config := filepath.Join(bundle, "config.json")
-	raw := o.Config
-	if raw == nil {
-		if raw, err = ReadConfig(bundle); err != nil {
+	cfgFile := o.Config
+	if cfgFile == nil {
+		if cfgFile, err = ReadConfig(bundle); err != nil {
 			return nil, nil, err
 		}
 	}
-	var spec specs.Spec
-	if err := specjson.Unmarshal(raw, &spec); err != nil {
-		return nil, nil, fmt.Errorf("parse %s: %w", config, err)
+	if cfgFile.err != nil {
+		return nil, nil, fmt.Errorf("parse %s: %w", config, cfgFile.err)
 	}
+	raw, spec := cfgFile.raw, cfgFile.spec
 	if spec.Process != nil && spec.Process.Terminal && o.ConsoleSocket == "" {
 		return nil, nil, fmt.Errorf("cannot allocate a terminal without --console-socket")
 	}

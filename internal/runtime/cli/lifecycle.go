@@ -52,11 +52,11 @@ func runCmd(g *globals) *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			bundleDefault(&o)
-			// Read once: whether it wants a terminal decides the console
-			// socket, and create decodes it (a read error is create's).
-			if raw, err := runtime.ReadConfig(o.Bundle); err == nil {
-				o.Config = raw
-				if !detach && o.ConsoleSocket == "" && runtime.WantsTerminal(raw) {
+			// Read and decoded once: whether it wants a terminal decides
+			// the console socket (a read or parse error is create's).
+			if cfg, err := runtime.ReadConfig(o.Bundle); err == nil {
+				o.Config = cfg
+				if !detach && o.ConsoleSocket == "" && cfg.WantsTerminal() {
 					proxy, err := newTTYProxy()
 					if err != nil {
 						return err
