@@ -7,8 +7,17 @@ import (
 	"os"
 
 	"github.com/berth-project/berth/internal/dispatch"
+	"github.com/berth-project/berth/internal/hugetext"
 )
 
 func main() {
-	os.Exit(dispatch.Run(os.Args[1:]))
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "daemon" {
+		// The daemon maps the pages it runs from for as long as it runs:
+		// put them in huge pages before it starts (package hugetext).
+		hugetext.Restart()
+	}
+	// Every command ends here: package hugetext may first put this
+	// binary in huge pages for the next ones.
+	hugetext.Exit(dispatch.Run(args))
 }
