@@ -35,8 +35,7 @@ berth keeps its binary in the page cache in 2 MB pages (package hugetext):
 the first berth command after a reboot, an install or a link puts it there
 before it exits, and later ones map its text with a few huge-page faults
 instead of ~160 small ones. The warm-up run does that here; the note under
-the table measures that first run. crun runs
-right after runc in each round: a recent cgroup migration (runc's, or
+the table measures that first run. crun runs right after runc in each round: a recent cgroup migration (runc's, or
 crun's own in the round before) spares crun the RCU grace period its
 migration otherwise waits for; berth migrates nothing, so in an order
 where berth runs just before crun, crun would wait more often.
