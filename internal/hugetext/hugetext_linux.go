@@ -15,7 +15,7 @@
 // place of the exiting process, so that no page of the binary stays mapped
 // by it: that drops the small pages nobody maps and reads them back through
 // a MADV_HUGEPAGE mapping, whose readahead makes 2 MB folios, and exits
-// with the command's exit code. This costs one berth command ~30 ms once
+// with the command's exit code. This costs one berth command 30–70 ms once
 // per boot or install; a file per binary in /run/berth/hugetext limits
 // attempts to one a minute (another process may map the old pages) and
 // records a filesystem without large folios, which is not tried again.
@@ -112,17 +112,27 @@ func Chunks() ([][2]uint64, error) {
 		typ, flags                                 uint32
 		offset, vaddr, paddr, filesz, memsz, align uint64
 	}
-	var out [][2]uint64
-	for i := uint64(0); i < phnum; i++ {
+	headers := make([]*elfPhdr, phnum)
+	for i := range headers {
 		// The program headers are in the executable's first segment,
 		// mapped for the process's life, outside the Go heap.
-		addr := uintptr(phdr + i*uint64(unsafe.Sizeof(elfPhdr{})))
-		p := *(**elfPhdr)(unsafe.Pointer(&addr))
-		const ptLoad, pfW = 1, 2
-		if p.typ != ptLoad || p.flags&pfW != 0 || (p.vaddr-p.offset)%chunk != 0 {
+		addr := uintptr(phdr + uint64(i)*uint64(unsafe.Sizeof(elfPhdr{})))
+		headers[i] = *(**elfPhdr)(unsafe.Pointer(&addr))
+	}
+	const ptLoad, ptPhdr, pfW = 1, 6, 2
+	var bias uint64 // where a position-independent executable was loaded
+	for _, p := range headers {
+		if p.typ == ptPhdr {
+			bias = phdr - p.vaddr
+		}
+	}
+	var out [][2]uint64
+	for _, p := range headers {
+		start := p.vaddr + bias
+		if p.typ != ptLoad || p.flags&pfW != 0 || (start-p.offset)%chunk != 0 {
 			continue
 		}
-		for c := (p.vaddr + chunk - 1) &^ (chunk - 1); c+chunk <= p.vaddr+p.filesz; c += chunk {
+		for c := (start + chunk - 1) &^ (chunk - 1); c+chunk <= start+p.filesz; c += chunk {
 			out = append(out, [2]uint64{c, c + chunk})
 		}
 	}
@@ -208,6 +218,8 @@ func repair(code int, again ...string) {
 	}
 	// The stage's handles must survive the exec; the stage itself is
 	// executed through its descriptor.
+	defer exe.Close()
+	defer marker.Close()
 	for _, f := range []*os.File{exe, marker} {
 		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
 			return
@@ -219,8 +231,6 @@ func repair(code int, again ...string) {
 		env = os.Environ()
 	}
 	_ = unix.Exec(fmt.Sprintf("/proc/self/fd/%d", stage.Fd()), argv, env)
-	exe.Close()
-	marker.Close()
 }
 
 // MarkerFile returns the file in MarkerDir that records attempts on the
