@@ -12,6 +12,11 @@ import (
 
 func main() {
 	args := os.Args[1:]
+	if dispatch.IsInit(args) {
+		// A container's Go init: it execs the user's program or exits
+		// itself, inside the container; nothing of the host's here.
+		os.Exit(dispatch.Run(args))
+	}
 	if len(args) > 0 && args[0] == "daemon" {
 		// The daemon maps the pages it runs from for as long as it runs:
 		// put them in huge pages before it starts (package hugetext).
